@@ -1,0 +1,48 @@
+"""``marketdata`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="marketdata", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("sample-data", help="write realistic sample .scid files into DIR")
+    p.add_argument("dir")
+    p.add_argument("--seed", type=int, default=7)
+    sub.add_parser("demo", help="materialize the Sierra path on sample data into SQLite and print a summary")
+    sub.add_parser("migrate", help="apply the warehouse migrations to MARKETDATA_WAREHOUSE_URL")
+    b = sub.add_parser("bench", help="run the benchmarks, write var/bench/results.json")
+    b.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
+    b.add_argument("--scale", type=float, default=1.0, help="fraction of the standard sizes (for a quick look)")
+    args, rest = parser.parse_known_args(argv)
+
+    if args.command == "sample-data":
+        from marketdata_assets.sources.sierra.sample import write_sample_data
+
+        for path in write_sample_data(args.dir, seed=args.seed):
+            print(path)
+        return 0
+    if args.command == "demo":
+        from marketdata_assets.demo import run_demo
+
+        return run_demo()
+    if args.command == "migrate":
+        from marketdata_assets.settings import get_settings
+        from marketdata_assets.storage.warehouse import open_warehouse
+
+        with open_warehouse(get_settings().warehouse_url, migrate=False) as wh:
+            print("applied:", wh.migrate() or "nothing (up to date)")
+        return 0
+    if args.command == "bench":
+        from marketdata_assets.bench.run import run_benchmarks
+
+        return run_benchmarks(only=args.only, scale=args.scale)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

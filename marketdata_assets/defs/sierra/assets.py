@@ -1,0 +1,43 @@
+"""Sierra Chart ``.scid`` records → ``raw_ticks``."""
+
+
+import dagster as dg
+
+from marketdata_assets.defs.metadata import step_metadata
+from marketdata_assets.defs.partitions import market_partitions, partition_of
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.errors import CorruptFile
+from marketdata_assets.pipelines.sierra import load_raw, scid_path
+
+
+class SierraTicksConfig(dg.Config):
+    full_refresh: bool = False  # ignore the checkpoint and re-read the whole trading date
+
+
+@dg.asset(
+    group_name="sierra",
+    partitions_def=market_partitions,
+    kinds={"python", "sql"},
+    deps=["reference_data"],
+)
+def sierra_ticks(context: dg.AssetExecutionContext, config: SierraTicksConfig,
+                 warehouse: WarehouseResource, sierra: SierraResource) -> dg.MaterializeResult:
+    """The partition's records exactly as Sierra Chart wrote them (trades, bid/ask updates,
+    or bars when the file stores bars), each with its file and byte offset, in
+    ``raw_ticks``: the audit trail every later stage is traced back to. A re-run reads only
+    what was appended since the partition's checkpoint; a file that shrank or was replaced
+    is read again from the start."""
+    instrument, trading_date = partition_of(context)
+    path = scid_path(sierra.directory(), instrument)
+    if not path.exists():
+        raise dg.Failure(description=f"{path}: no such .scid file for instrument {instrument}")
+    with warehouse.open() as wh:
+        try:
+            result = load_raw(wh, path, instrument, sierra.market(instrument), trading_date,
+                              context.run_id, full_refresh=config.full_refresh)
+        except CorruptFile as exc:
+            raise dg.Failure(description=str(exc), metadata={"file": exc.path, "offset": exc.offset or 0}) from exc
+    context.log.info("%s %s: %d new records from byte %d, %d rows in partition",
+                     instrument, trading_date, result.details["appended_rows"],
+                     result.details["start_offset"], result.rows_out)
+    return dg.MaterializeResult(metadata=step_metadata(result))

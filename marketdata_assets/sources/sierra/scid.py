@@ -1,0 +1,254 @@
+"""Sierra Chart ``.scid`` reader: memory-mapped, vectorized, resumable from a byte offset.
+
+Format (DESIGN §6): a 56-byte header ``"SCID", u32 HeaderSize, u32 RecordSize, u16 Version,
+u16, u32 UTCStartIndex, char[36]`` and 40-byte little-endian records ``<qffffIIII>``.
+``DateTime`` is int64 microseconds since 1899-12-30 UTC, or in very old files an f64 of
+days since then (its top byte is 0x3E–0x41). A record is a *trade* when ``Open`` holds one
+of the three markers (0.0, first sub-trade, last sub-trade) and it carries volume; a marker
+with no volume is a bid/ask update (*quote*); anything else is a *bar*. For trades and
+quotes ``High`` is the ask, ``Low`` the bid and ``Close`` the trade price.
+
+Sierra Chart appends while the file is open, so only whole records are read and a
+trailing partial record is left for the next read. Reads start at any record boundary
+(a checkpoint); :func:`resume_offset` tells whether a checkpoint still applies or the file
+shrank or was replaced and must be read from the start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from marketdata_assets.errors import CorruptFile
+
+HEADER_DTYPE = np.dtype([
+    ("magic", "S4"), ("header_size", "<u4"), ("record_size", "<u4"), ("version", "<u2"),
+    ("unused", "<u2"), ("utc_start_index", "<u4"), ("reserved", "S36"),
+])
+RECORD_DTYPE = np.dtype([
+    ("dt", "<i8"), ("open", "<f4"), ("high", "<f4"), ("low", "<f4"), ("close", "<f4"),
+    ("num_trades", "<u4"), ("total_volume", "<u4"), ("bid_volume", "<u4"), ("ask_volume", "<u4"),
+])
+HEADER_SIZE = HEADER_DTYPE.itemsize   # 56
+RECORD_SIZE = RECORD_DTYPE.itemsize   # 40
+SC_EPOCH_US = 2_209_161_600_000_000   # 1899-12-30 → 1970-01-01 in µs
+SINGLE_TRADE = np.float32(0.0)
+FIRST_SUB_TRADE = np.float32(-1.99900095e37)
+LAST_SUB_TRADE = np.float32(-1.99900197e37)
+KIND_TRADE, KIND_QUOTE, KIND_BAR = 0, 1, 2
+KIND_NAMES = np.array(["trade", "quote", "bar"])
+_FINGERPRINT_BYTES = HEADER_SIZE + RECORD_SIZE
+
+
+@dataclass(frozen=True)
+class ScidHeader:
+    header_size: int
+    record_size: int
+    version: int
+    utc_start_index: int
+
+
+@dataclass(frozen=True)
+class ScidChunk:
+    """Whole records read from ``start_offset`` up to ``end_offset`` (the next read's start)."""
+
+    path: str
+    header: ScidHeader
+    start_offset: int
+    end_offset: int
+    file_size: int
+    trailing_bytes: int
+    fingerprint: str
+    records: pd.DataFrame
+
+    @property
+    def rows(self) -> int:
+        return len(self.records)
+
+
+def read_header(path: str | os.PathLike, raw: bytes | None = None) -> ScidHeader:
+    """Parse and validate the header; the error names the file and what is wrong."""
+    path = str(path)
+    if raw is None:
+        with open(path, "rb") as fh:
+            raw = fh.read(HEADER_SIZE)
+    if len(raw) < HEADER_SIZE:
+        raise CorruptFile(path, 0, f"truncated header: {len(raw)} of {HEADER_SIZE} bytes")
+    h = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE)[0]
+    if h["magic"] != b"SCID":
+        raise CorruptFile(path, 0, f"bad magic {bytes(h['magic'])!r}, expected b'SCID'")
+    if int(h["header_size"]) < HEADER_SIZE:
+        raise CorruptFile(path, 4, f"header size {int(h['header_size'])} is below {HEADER_SIZE}")
+    if int(h["record_size"]) != RECORD_SIZE:
+        raise CorruptFile(path, 8, f"record size {int(h['record_size'])}, expected {RECORD_SIZE}")
+    if int(h["version"]) not in (1,):
+        raise CorruptFile(path, 12, f"unsupported version {int(h['version'])}")
+    return ScidHeader(int(h["header_size"]), int(h["record_size"]), int(h["version"]),
+                      int(h["utc_start_index"]))
+
+
+def fingerprint_bytes(head: bytes) -> str:
+    """Identity of a file: a hash of its header and first record, which never change while
+    Sierra Chart appends but do when the file is replaced."""
+    return hashlib.sha1(head[:_FINGERPRINT_BYTES]).hexdigest()
+
+
+def resume_offset(header_size: int, file_size: int, fingerprint: str,
+                  checkpoint_offset: int | None, checkpoint_fingerprint: str | None) -> tuple[int, bool]:
+    """Where to start reading, and whether everything read before must be discarded.
+
+    A checkpoint applies when the file still has the same first bytes and is at least as
+    long as the checkpoint; otherwise the file shrank or was replaced: read from the start.
+    """
+    if checkpoint_offset is None:
+        return header_size, True
+    if checkpoint_fingerprint != fingerprint or file_size < checkpoint_offset or checkpoint_offset < header_size:
+        return header_size, True
+    return checkpoint_offset, False
+
+
+def decode_datetimes(dt: np.ndarray) -> np.ndarray:
+    """Sierra ``DateTime`` (int64 µs since 1899-12-30, or legacy f64 days) → Unix µs."""
+    top = (dt >> 56) & 0xFF
+    legacy = (top >= 0x3E) & (top <= 0x41)
+    out = dt - SC_EPOCH_US
+    if legacy.any():
+        days = dt[legacy].view(np.float64)
+        out[legacy] = np.round(days * 86_400_000_000.0).astype(np.int64) - SC_EPOCH_US
+    return out
+
+
+def classify(open_: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Record kind (trade/quote/bar) and sub-trade marker (0 none, 1 first, 2 last)."""
+    first = open_ == FIRST_SUB_TRADE
+    last = open_ == LAST_SUB_TRADE
+    marker = (open_ == SINGLE_TRADE) | first | last
+    kind = np.full(len(open_), KIND_BAR, dtype=np.int8)
+    kind[marker & (volume > 0)] = KIND_TRADE
+    kind[marker & (volume == 0) & ((high != 0) | (low != 0))] = KIND_QUOTE
+    sub = first.astype(np.int8) + 2 * last.astype(np.int8)
+    return kind, sub
+
+
+def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
+    """Structured records → a typed frame (UTC timestamps, float64 prices, record kind, offset)."""
+    n = len(rec)
+    ts = decode_datetimes(rec["dt"].astype(np.int64, copy=True))
+    open_ = rec["open"]
+    high = rec["high"]
+    low = rec["low"]
+    volume = rec["total_volume"]
+    kind, sub = classify(open_, high, low, volume)
+    return pd.DataFrame({
+        "ts": pd.DatetimeIndex(ts.view("datetime64[us]")).tz_localize("UTC"),
+        "open": open_.astype(np.float64),
+        "high": high.astype(np.float64),
+        "low": low.astype(np.float64),
+        "close": rec["close"].astype(np.float64),
+        "num_trades": rec["num_trades"].astype(np.int64),
+        "total_volume": volume.astype(np.int64),
+        "bid_volume": rec["bid_volume"].astype(np.int64),
+        "ask_volume": rec["ask_volume"].astype(np.int64),
+        "kind": kind,
+        "sub_trade": sub,
+        "byte_offset": first_offset + np.arange(n, dtype=np.int64) * RECORD_SIZE,
+    }, copy=False)
+
+
+def read_scid(path: str | os.PathLike, start_offset: int | None = None) -> ScidChunk:
+    """Read every whole record from ``start_offset`` (default: the first record) to the end.
+
+    The file is memory-mapped; nothing is decoded record by record in Python. A trailing
+    partial record is not read: ``end_offset`` points at it, ready for the next call.
+    """
+    path = str(path)
+    try:
+        fh = open(path, "rb")
+    except OSError as exc:
+        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(_FINGERPRINT_BYTES)
+        header = read_header(path, head)
+        hs = header.header_size
+        start = hs if start_offset is None else start_offset
+        if start < hs or (start - hs) % RECORD_SIZE:
+            raise CorruptFile(path, start, f"offset is not on a record boundary (header {hs}, record {RECORD_SIZE})")
+        if start > size:
+            raise CorruptFile(path, start, f"offset is past the end of the file ({size} bytes)")
+        n = (size - start) // RECORD_SIZE
+        trailing = (size - hs) % RECORD_SIZE
+        if n == 0:
+            frame = decode_records(np.empty(0, dtype=RECORD_DTYPE), start)
+        else:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+                try:
+                    frame = decode_records(rec, start)
+                finally:
+                    del rec  # release the buffer before the map closes
+    return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
+                     file_size=size, trailing_bytes=trailing, fingerprint=fingerprint_bytes(head),
+                     records=frame)
+
+
+def instrument_from_path(path: str | os.PathLike) -> str:
+    """``…/ESZ24-CME.scid`` → ``ESZ24-CME`` (validated by the caller)."""
+    return Path(path).name[: -len(".scid")] if str(path).endswith(".scid") else Path(path).stem
+
+
+def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offset: int | None = None) -> ScidChunk:
+    """Like :func:`read_scid`, keeping only records with ``lo_us <= ts < hi_us``.
+
+    Only the 8-byte timestamps of the scanned range are decoded to find the window; the
+    other fields are decoded for the selected records only.
+    """
+    path = str(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.read(_FINGERPRINT_BYTES)
+        header = read_header(path, head)
+        hs = header.header_size
+        start = hs if start_offset is None else start_offset
+        if start < hs or (start - hs) % RECORD_SIZE or start > size:
+            raise CorruptFile(path, start, f"offset is not a record boundary inside the file ({size} bytes)")
+        n = (size - start) // RECORD_SIZE
+        if n == 0:
+            frame = decode_records(np.empty(0, dtype=RECORD_DTYPE), start)
+        else:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+                try:
+                    ts = decode_datetimes(rec["dt"].astype(np.int64))
+                    idx = np.flatnonzero((ts >= lo_us) & (ts < hi_us))
+                    frame = decode_records(rec[idx], 0)
+                    frame["byte_offset"] = start + idx.astype(np.int64) * RECORD_SIZE
+                finally:
+                    del rec
+    return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
+                     file_size=size, trailing_bytes=(size - hs) % RECORD_SIZE,
+                     fingerprint=fingerprint_bytes(head), records=frame)
+
+
+def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None) -> tuple[np.ndarray, int]:
+    """Unix µs of every whole record from ``start_offset``, and the offset after them."""
+    path = str(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        header = read_header(path, fh.read(HEADER_SIZE))
+        start = header.header_size if start_offset is None else start_offset
+        n = max(0, (size - start) // RECORD_SIZE)
+        if n == 0:
+            return np.empty(0, np.int64), start
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+            try:
+                return decode_datetimes(rec["dt"].astype(np.int64)), start + n * RECORD_SIZE
+            finally:
+                del rec

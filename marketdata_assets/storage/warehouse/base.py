@@ -1,0 +1,137 @@
+"""The warehouse interface. Backend chosen from the URL (see ``factory.open_warehouse``).
+
+Write rule, for every backend: ``replace_partition`` replaces exactly the rows of one
+partition (instrument × trading date, optionally narrowed by ``scope`` and ``min_offset``)
+with the given frame, and records the ingest checkpoint if one is given, in **one
+transaction**. A re-run therefore never duplicates, and a write that dies half-way leaves
+the previous contents intact.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
+
+SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """How far a source file has been read for one trading date."""
+
+    source: str
+    instrument: str
+    trading_date: date
+    fingerprint: str
+    byte_offset: int
+    file_size: int
+    last_ts_us: int | None
+    run_id: str
+
+    def as_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{
+            "source": self.source, "instrument": self.instrument, "trading_date": self.trading_date,
+            "fingerprint": self.fingerprint, "byte_offset": self.byte_offset, "file_size": self.file_size,
+            "last_ts": self.last_ts_us, "run_id": self.run_id,
+        }]).astype({"last_ts": "Int64"})
+
+
+def partition_scope(instrument: str, trading_date: date | str, **extra) -> dict:
+    return {"instrument": instrument, "trading_date": str(trading_date), **extra}
+
+
+class Warehouse(ABC):
+    dialect: str
+
+    def __init__(self, url: str):
+        self.url = url
+
+    # -- lifecycle ----------------------------------------------------------------------
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the numbered migrations in ``sql/<dialect>/`` not applied yet; return their names."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _migration_files(self, optional_available: bool = False) -> list[Path]:
+        files = sorted((SQL_DIR / self.dialect).glob("[0-9][0-9][0-9]_*.sql"))
+        # 1xx files are optional features (TimescaleDB), applied only when available
+        return [f for f in files if not f.name.startswith("1") or optional_available]
+
+    # -- writes -------------------------------------------------------------------------
+    @abstractmethod
+    def replace_partition(self, table_name: str, frame: pd.DataFrame, scope: dict, *,
+                          min_offset: int | None = None, checkpoint: Checkpoint | None = None,
+                          constants: dict | None = None) -> int:
+        """Replace the rows matching ``scope`` (and ``source_offset >= min_offset``) by ``frame``."""
+
+    @abstractmethod
+    def upsert(self, table_name: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:
+        """Insert rows, replacing those with the same ``key``; returns rows written."""
+
+    # -- reads --------------------------------------------------------------------------
+    @abstractmethod
+    def read(self, table_name: str, scope: dict | None = None, columns: list[str] | None = None,
+             order_by: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Rows matching ``scope`` (column = value) as a typed frame."""
+
+    @abstractmethod
+    def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
+        """Run a read-only query written with ``%(name)s`` placeholders (bound, never formatted)."""
+
+    @abstractmethod
+    def execute(self, sql: str, params: dict | None = None) -> int:
+        """Run one statement with bound ``%(name)s`` parameters in its own transaction."""
+
+    def count(self, table_name: str, scope: dict | None = None) -> int:
+        tbl = table(table_name)
+        where, params = self._where(tbl, scope or {})
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {tbl.name}{where}", params)["n"].iloc[0])  # noqa: S608
+
+    def get_checkpoint(self, source: str, trading_date: date | str) -> Checkpoint | None:
+        rows = self.read("ingest_checkpoints", {"source": source, "trading_date": str(trading_date)})
+        if rows.empty:
+            return None
+        r = rows.iloc[0]
+        return Checkpoint(
+            source=r["source"], instrument=r["instrument"], trading_date=date.fromisoformat(r["trading_date"]),
+            fingerprint=r["fingerprint"], byte_offset=int(r["byte_offset"]), file_size=int(r["file_size"]),
+            last_ts_us=None if pd.isna(r["last_ts"]) else int(r["last_ts"].value // 1000), run_id=r["run_id"],
+        )
+
+    # -- helpers ------------------------------------------------------------------------
+    @staticmethod
+    def _where(tbl: Table, scope: dict, min_offset: int | None = None) -> tuple[str, dict]:
+        """``WHERE`` clause over whitelisted columns with bound parameters."""
+        check_columns(tbl, scope)
+        parts = [f"{col} = %(w_{col})s" for col in scope]
+        params = {f"w_{col}": _param(tbl.type_of(col), val) for col, val in scope.items()}
+        if min_offset is not None:
+            parts.append("source_offset >= %(w_min_offset)s")
+            params["w_min_offset"] = int(min_offset)
+        return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+    @staticmethod
+    def to_qmark(sql: str) -> str:
+        return _PYFORMAT.sub(r":\1", sql)
+
+
+def _param(kind: str, value):
+    if kind == "date":
+        return str(value)
+    return value

@@ -1,0 +1,92 @@
+"""Logical schema of the warehouse tables: the one list both backends encode and decode by.
+
+Types: ``text``, ``ts`` (UTC timestamp, µs; ``timestamptz`` in PostgreSQL, INTEGER Unix µs in
+SQLite), ``date`` (``date`` / ISO TEXT), ``f8``, ``i8``, ``i2``, ``json`` (``jsonb`` / TEXT).
+Table and column names used in SQL come only from here, never from input; the migrations
+in ``sql/`` create exactly these columns (a test checks it on both backends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    partitioned: bool = True   # has instrument + trading_date
+
+    @property
+    def names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def type_of(self, column: str) -> str:
+        return dict(self.columns)[column]
+
+
+_PROVENANCE = (("source", "text"), ("source_offset", "i8"), ("run_id", "text"))
+
+TABLES: dict[str, Table] = {t.name: t for t in (
+    Table("raw_ticks", (
+        ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"),
+        ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"),
+        ("num_trades", "i8"), ("total_volume", "i8"), ("bid_volume", "i8"), ("ask_volume", "i8"),
+        ("kind", "i2"), ("sub_trade", "i2"), *_PROVENANCE,
+    )),
+    Table("ticks", (
+        ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("kind", "text"),
+        ("price", "f8"), ("size", "i8"), ("bid", "f8"), ("ask", "f8"), ("side", "text"),
+        ("num_trades", "i8"), ("sub_trade", "i2"), ("quality_score", "f8"), *_PROVENANCE,
+    )),
+    Table("base_bars", (
+        ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"),
+        ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "i8"),
+        ("num_trades", "i8"), ("bid_volume", "i8"), ("ask_volume", "i8"), ("quality_score", "f8"),
+        *_PROVENANCE,
+    )),
+    Table("ohlc_bars", (
+        ("instrument", "text"), ("timeframe", "text"), ("ts", "ts"), ("trading_date", "date"),
+        ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "f8"),
+        ("num_trades", "i8"), ("bid_volume", "f8"), ("ask_volume", "f8"), ("vwap", "f8"),
+        ("origin", "text"), ("source", "text"), ("run_id", "text"),
+    )),
+    Table("quarantine", (
+        ("stage", "text"), ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"),
+        ("source", "text"), ("source_offset", "i8"), ("reason", "text"), ("raw", "json"),
+        ("run_id", "text"),
+    )),
+    Table("data_gaps", (
+        ("instrument", "text"), ("trading_date", "date"), ("timeframe", "text"), ("gap_start", "ts"),
+        ("gap_end", "ts"), ("missing_bars", "i8"), ("run_id", "text"),
+    )),
+    Table("ingest_checkpoints", (
+        ("source", "text"), ("instrument", "text"), ("trading_date", "date"), ("fingerprint", "text"),
+        ("byte_offset", "i8"), ("file_size", "i8"), ("last_ts", "ts"), ("run_id", "text"),
+    )),
+    Table("asset_classes", (("code", "text"), ("name", "text"), ("version", "text")), partitioned=False),
+    Table("markets", (
+        ("code", "text"), ("name", "text"), ("asset_class", "text"), ("timezone", "text"),
+        ("day_start", "text"), ("weekdays", "text"), ("version", "text"),
+    ), partitioned=False),
+    Table("market_sessions", (
+        ("market", "text"), ("name", "text"), ("start_local", "text"), ("end_local", "text"),
+        ("kind", "text"), ("version", "text"),
+    ), partitioned=False),
+    Table("market_holidays", (("market", "text"), ("holiday", "date"), ("version", "text")),
+          partitioned=False),
+)}
+
+
+def table(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError as exc:
+        raise ValueError(f"unknown warehouse table {name!r}") from exc
+
+
+def check_columns(tbl: Table, columns) -> list[str]:
+    unknown = [c for c in columns if c not in dict(tbl.columns)]
+    if unknown:
+        raise ValueError(f"table {tbl.name} has no columns {unknown}")
+    return list(columns)
