@@ -105,7 +105,7 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
     counts = {f"ticks.{k}": v for k, v in rule_counts(t_rules).items() if v}
     counts.update({f"bars.{k}": v for k, v in rule_counts(b_rules).items() if v})
     kept = len(t_kept) + len(b_kept)
-    first, last = _range(pd.concat([t_kept[["ts"]], b_kept[["ts"]]]))
+    first, last = _range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
     return StepResult(rows_in=len(raw), rows_out=kept, first_ts=first, last_ts=last,
                       preview=(t_kept if len(t_kept) else b_kept).head(5),
                       details={"ticks": len(t_kept), "base_bars": len(b_kept), "quarantined": len(quarantine),
