@@ -12,7 +12,13 @@ import pandas as pd
 import pytest
 
 from marketdata_assets.sources.sierra.sample import header_bytes, write_scid
-from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE, SC_EPOCH_US, read_scid
+from marketdata_assets.sources.sierra.scid import (
+    HEADER_SIZE,
+    RECORD_DTYPE,
+    RECORD_SIZE,
+    SC_EPOCH_US,
+    read_scid,
+)
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.defs.helpers import materialize_partition
 
