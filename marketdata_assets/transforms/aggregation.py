@@ -53,8 +53,8 @@ def _reduce(keys: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarr
 def _bars(ts: np.ndarray, cols: dict, anchor: int, timeframes) -> pd.DataFrame:
     if len(ts) == 0:
         return pd.DataFrame(columns=BAR_COLUMNS)
-    order = np.argsort(ts, kind="stable")
-    if not np.all(order == np.arange(len(ts))):
+    if len(ts) > 1 and not (ts[1:] >= ts[:-1]).all():
+        order = np.argsort(ts, kind="stable")
         ts = ts[order]
         cols = {k: (v[order] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
     frames = []

@@ -64,7 +64,7 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     side[side == "None"] = None
     ticks = pd.DataFrame({
         "instrument": t["instrument"].to_numpy(dtype=object),
-        "ts": t["ts"].to_numpy(),
+        "ts": t["ts"].array,
         "trading_date": t["trading_date"].to_numpy(),
         "kind": np.where(trade, "trade", "quote").astype(object),
         "price": np.where(trade, f32_decimal(t["close"].to_numpy()), np.nan),
@@ -81,7 +81,7 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     b = raw[kind == KIND_BAR]
     bars = pd.DataFrame({
         "instrument": b["instrument"].to_numpy(dtype=object),
-        "ts": b["ts"].to_numpy(),
+        "ts": b["ts"].array,
         "trading_date": b["trading_date"].to_numpy(),
         "open": f32_decimal(b["open"].to_numpy()), "high": f32_decimal(b["high"].to_numpy()),
         "low": f32_decimal(b["low"].to_numpy()), "close": f32_decimal(b["close"].to_numpy()),

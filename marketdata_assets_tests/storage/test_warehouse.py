@@ -159,3 +159,25 @@ def test_writer_killed_mid_transaction_leaves_previous_contents(warehouse_url):
 
     assert "committed" not in out
     pd.testing.assert_frame_equal(before, after)
+
+
+def test_nullable_numbers_and_timestamps_round_trip(warehouse):
+    rows = pd.DataFrame({
+        "stage": "s", "instrument": "ESH24", "trading_date": "2024-03-08",
+        "ts": pd.to_datetime([1_709_852_400_000_000, None, 1_709_852_400_000_001], unit="us", utc=True),
+        "source": ["f", None, "f"], "source_offset": pd.array([56, None, 96], dtype="Int64"),
+        "reason": "r", "raw": [{"price": -1.0}, {"price": None}, {}], "run_id": "r",
+    })
+
+    warehouse.replace_partition("quarantine", rows, {**SCOPE, "stage": "s"})
+    back = warehouse.read("quarantine", {**SCOPE, "stage": "s"}, order_by=("reason",))
+
+    assert back["ts"].isna().tolist() == [False, True, False]
+    assert back["source_offset"].isna().tolist() == [False, True, False]
+    assert sorted(back["source_offset"].dropna().astype(int).tolist()) == [56, 96]
+    assert back["source"].tolist().count(None) == 1
+
+
+def test_text_with_separator_characters_is_refused_with_table_and_column(warehouse):
+    with pytest.raises(Exception, match=r"ticks\.source"):
+        warehouse.replace_partition("ticks", frame(2, "r").assign(source="a\x1eb"), SCOPE)

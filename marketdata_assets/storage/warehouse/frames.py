@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.errors import StorageError
 from marketdata_assets.storage.warehouse.schema import Table
 
 EPOCH_DATE = np.datetime64("1970-01-01", "D")
@@ -70,8 +71,17 @@ def prepare(tbl: Table, frame: pd.DataFrame, constants: dict | None = None) -> l
                                for v in series.tolist()], dtype=object)
         else:
             values = series.to_numpy(dtype=object)
+            _refuse_separators(tbl.name, name, values)
         out.append(Column(name, kind, values, null))
     return out
+
+
+def _refuse_separators(table_name: str, column: str, values: np.ndarray) -> None:
+    """Text may not hold \\x1e or \\x1f: PostgreSQL reads use them as separator and NULL mark."""
+    for value in pd.unique(values):
+        if isinstance(value, str) and ("\x1e" in value or "\x1f" in value):
+            raise StorageError(f"{table_name}.{column}: text contains a control character "
+                               f"(\\x1e or \\x1f) the warehouse does not store: {value[:40]!r}")
 
 
 def iso_dates(days: np.ndarray) -> np.ndarray:

@@ -3,22 +3,21 @@
 Partition writes run ``DELETE`` of the partition's rows and a binary ``COPY`` of the new
 rows straight into the table inside one transaction. That keeps the one-transaction rule
 (a killed writer rolls back, readers see the old rows until commit) without the second
-copy a staging table would cost. Reads stream through ``COPY … TO STDOUT`` as CSV with
-timestamps as integer microseconds, parsed by pandas' C reader.
+copy a staging table would cost. Reads fetch each column of a partition as one
+aggregated value decoded with numpy (``pgarrays``), with server-side bound parameters.
 """
 
 from __future__ import annotations
 
-import io
-
+import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql as pgsql
 
 from marketdata_assets.errors import StorageError
-from marketdata_assets.storage.warehouse import pgcopy
+from marketdata_assets.storage.warehouse import pgarrays, pgcopy
 from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
-from marketdata_assets.storage.warehouse.frames import finish, prepare
+from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
 
 _MIGRATION_LOCK = 7_411_202_601  # pg_advisory_xact_lock key for migrations
@@ -131,39 +130,28 @@ class PostgresWarehouse(Warehouse):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)
-        exprs = []
-        for c in cols:
-            kind = tbl.type_of(c)
-            ident = pgsql.Identifier(c)
-            if kind == "ts":
-                exprs.append(pgsql.SQL("(extract(epoch FROM {}) * 1000000)::bigint").format(ident))
-            elif kind == "date":
-                exprs.append(pgsql.SQL("to_char({}, 'YYYY-MM-DD')").format(ident))
-            else:
-                exprs.append(ident)
         where, params = self._sql_where(tbl, scope or {})
-        order = (pgsql.SQL(" ORDER BY ") + pgsql.SQL(", ").join(map(pgsql.Identifier, order_by))
-                 if order_by else pgsql.SQL(""))
-        select = pgsql.SQL("SELECT {} FROM {}").format(pgsql.SQL(", ").join(exprs), pgsql.Identifier(tbl.name))
-        query = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT csv, HEADER false, NULL '\\N')").format(
-            select + where + order)
-        buf = io.BytesIO()
-        with self.conn.cursor() as cur:
-            # COPY accepts no server-side parameters: psycopg binds them client-side, quoted.
-            with cur.copy(query, params) as cp:
-                for block in cp:
-                    buf.write(block)
-        buf.seek(0)
-        dtypes = {c: ("string" if tbl.type_of(c) in ("text", "json", "date") else
-                      "Int64" if tbl.type_of(c) in ("ts", "i8", "i2") else "float64") for c in cols}
-        if buf.getbuffer().nbytes == 0:
-            frame = pd.DataFrame({c: pd.Series(dtype=dtypes[c]) for c in cols})
-        else:
-            frame = pd.read_csv(buf, names=cols, header=None, dtype=dtypes, keep_default_na=False,
-                                na_values=["\\N"])
-            for c in cols:  # NULL is written as \N, so an empty string stays an empty string
-                if dtypes[c] == "string":
-                    frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+        query = pgsql.SQL("SELECT count(*), {} FROM {}").format(
+            pgsql.SQL(", ").join(pgarrays.select_expr(c, tbl.type_of(c)) for c in cols),
+            pgsql.Identifier(tbl.name)) + where
+        with self.conn.cursor(binary=True) as cur:
+            pgarrays.register(cur)
+            cur.execute(query, params)
+            row = cur.fetchone()
+        data = {}
+        for c, value in zip(cols, row[1:], strict=True):
+            kind = tbl.type_of(c)
+            values, null = pgarrays.decode(kind, value)
+            if kind == "date":
+                values = iso_dates(values.astype(np.int64)).astype(object)
+            if null is not None:
+                values = values.astype(object if kind in ("text", "json", "date") else np.float64)
+                values[null] = None if values.dtype == object else np.nan
+            data[c] = values
+        frame = pd.DataFrame(data, columns=cols)
+        if order_by and len(frame) > 1:
+            keys = [frame[c].to_numpy() for c in reversed(order_by)]
+            frame = frame.iloc[np.lexsort(keys)].reset_index(drop=True)
         return finish(tbl, frame)
 
     def query(self, sql, params=None):
