@@ -74,7 +74,7 @@ def _quarantine_rows(rejected: pd.DataFrame, stage: str, instrument: str, tradin
                   (v.item() if isinstance(v, np.generic) else v))
     return pd.DataFrame({
         "stage": stage, "instrument": instrument, "trading_date": str(trading_date),
-        "ts": rejected["ts"].to_numpy() if len(rejected) else pd.Series(dtype="datetime64[us, UTC]"),
+        "ts": rejected["ts"].array if len(rejected) else pd.Series(dtype="datetime64[us, UTC]"),
         "source": rejected["source"].to_numpy(dtype=object), "source_offset": rejected["source_offset"].to_numpy(),
         "reason": rejected["reason"].to_numpy(dtype=object),
         "raw": raw.to_dict(orient="records"), "run_id": run_id,
@@ -100,7 +100,7 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
                          ["ts", "open", "high", "low", "close", "volume", "num_trades"]),
     ], ignore_index=True)
     wh.replace_partition("ticks", t_kept, scope)
-    wh.replace_partition("base_bars", b_kept, scope)
+    wh.replace_partition("base_bars", b_kept.assign(origin="sierra"), {**scope, "origin": "sierra"})
     wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_ticks"})
     counts = {f"ticks.{k}": v for k, v in rule_counts(t_rules).items() if v}
     counts.update({f"bars.{k}": v for k, v in rule_counts(b_rules).items() if v})
@@ -117,7 +117,7 @@ def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: dat
     scope = partition_scope(instrument, trading_date)
     ticks = wh.read("ticks", {**scope, "kind": "trade"}, columns=["ts", "price", "size", "side", "num_trades"],
                     order_by=("ts",))
-    base = wh.read("base_bars", scope, order_by=("ts",))
+    base = wh.read("base_bars", {**scope, "origin": "sierra"}, order_by=("ts",))
     parts = []
     if len(ticks):
         parts.append(bars_from_trades(ticks, market, trading_date))

@@ -43,7 +43,12 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"),
         ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "i8"),
         ("num_trades", "i8"), ("bid_volume", "i8"), ("ask_volume", "i8"), ("quality_score", "f8"),
-        *_PROVENANCE,
+        *_PROVENANCE, ("origin", "text"),
+    )),
+    Table("raw_bars", (
+        ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"), ("timeframe", "text"),
+        ("open", "f8"), ("high", "f8"), ("low", "f8"), ("close", "f8"), ("volume", "f8"),
+        ("provider", "text"), ("request", "text"), ("run_id", "text"),
     )),
     Table("ohlc_bars", (
         ("instrument", "text"), ("timeframe", "text"), ("ts", "ts"), ("trading_date", "date"),
