@@ -1,0 +1,102 @@
+"""``make bench``: every figure beside its physical limit, measured in the same run.
+
+Writes ``var/bench/results.json`` (a list of ``{name, value, unit, limit_name, limit_value,
+ratio}``) and prints it as a table. PostgreSQL figures use a scratch database
+(``MARKETDATA_BENCH_PG_URL``, default ``postgresql://postgres@127.0.0.1:5432/md_bench``),
+dropped and re-created here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import traceback
+from pathlib import Path
+
+from marketdata_assets.bench.core import Result, table
+
+BENCH_PG_URL = "postgresql://postgres@127.0.0.1:5432/md_bench"
+
+
+def _fresh_pg_database(url: str) -> str:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
+    from marketdata_assets.bench import sierra
+    from marketdata_assets.settings import get_settings
+
+    out_dir = get_settings().var_dir / "bench"
+    work = out_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    pg_url = os.environ.get("MARKETDATA_BENCH_PG_URL", BENCH_PG_URL)
+
+    def n(count: int) -> int:
+        return max(1000, int(count * scale))
+
+    plan = {
+        "scid": lambda: [sierra.bench_scid_decode(work, n(20_000_000))],
+        "postgres": lambda: sierra.bench_postgres_write(_migrated(_fresh_pg_database(pg_url)), n(2_000_000)),
+        "sqlite": lambda: [sierra.bench_sqlite_write(work, n(2_000_000))],
+        "bars": lambda: [sierra.bench_bars(n(20_000_000))],
+        "e2e": lambda: [
+            sierra.bench_partition_end_to_end(work, n(1_000_000), f"sqlite:///{work}/e2e.db", "SQLite"),
+            sierra.bench_partition_end_to_end(work, n(1_000_000), _migrated(_fresh_pg_database(pg_url)),
+                                              "PostgreSQL"),
+        ],
+    }
+    plan.update(_optional_plans(work, n))
+    results: list[Result] = []
+    failed = []
+    for name, fn in plan.items():
+        if only and name not in only:
+            continue
+        print(f"running {name}…", flush=True)
+        try:
+            got = fn()
+            results += got
+            for r in got:
+                print(f"  {r.name}: {r.value:,} {r.unit} (limit {r.limit_value:,}, ratio {r.ratio})", flush=True)
+        except Exception:  # noqa: BLE001 - one failing benchmark must not hide the others
+            failed.append(name)
+            traceback.print_exc()
+    rows = [r.as_dict() for r in results]
+    (out_dir / "results.json").write_text(json.dumps(rows, indent=2))
+    shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(rows))
+    print(f"\nwritten to {out_dir / 'results.json'}")
+    if failed:
+        print(f"FAILED benchmarks: {failed}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _migrated(url: str) -> str:
+    from marketdata_assets.storage.warehouse import open_warehouse
+
+    open_warehouse(url).close()
+    return url
+
+
+def _optional_plans(work: Path, n) -> dict:
+    """Benchmarks of the quality and streaming parts, registered by their own modules."""
+    plans = {}
+    try:
+        from marketdata_assets.bench import quality
+        plans["quality"] = lambda: quality.run(n)
+    except ImportError:
+        pass
+    try:
+        from marketdata_assets.sidecar import bench as sidecar_bench
+        plans["sidecar"] = lambda: [Result(**r) if isinstance(r, dict) else r for r in sidecar_bench.run_all()]
+    except ImportError:
+        pass
+    return plans
