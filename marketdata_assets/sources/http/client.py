@@ -1,0 +1,316 @@
+"""The one HTTP path every provider goes through: timeouts, retries, rate limit,
+circuit breaker, metrics, and keeping API keys out of everything we emit.
+
+Retry policy (tenacity, exponential backoff with jitter). Retried, because a second
+try can succeed: timeouts and connection errors, HTTP 429 and in-band throttling notes
+(``RateLimited``), HTTP 5xx, and malformed JSON on a 2xx (a truncated body or an HTML
+page from a proxy/CDN is transient in practice). A ``Retry-After`` header (seconds or an
+HTTP date) on 429/5xx replaces the backoff; if it asks for more than
+``RetryPolicy.retry_after_cap_s`` we stop retrying at once instead of sleeping a useless
+capped wait, so fallback can move on to the next provider. Not retried: other 4xx and
+in-band refusals (``ProviderError``: unknown symbol, bad parameter), rejected
+credentials (``AuthenticationFailed``), ``CircuitOpen``.
+
+Every attempt first asks the circuit breaker, then takes a rate-limit token, so retries
+count against the quota like any other request and an open circuit sends nothing.
+
+Secrets: API keys are added by an innermost transport (``_AuthTransport``), after httpx
+has built, logged and attached the request it knows about, so the URL in httpx's own
+log lines, in its exceptions and in ``response.url`` never contains a key. Error texts
+are built here from our provenance string, and response snippets are scrubbed of the
+keys anyway (a provider could echo one back).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import tenacity
+
+from marketdata_assets.errors import RateLimited, SourceUnavailable
+from marketdata_assets.sources.http.circuit import CircuitBreaker
+from marketdata_assets.sources.http.metrics import REQUESTS
+from marketdata_assets.sources.http.ratelimit import RateLimiter
+from marketdata_assets.sources.http.retry import (
+    RetryAfterBeyondCap,
+    RetryPolicy,
+    RetryWait,
+    parse_retry_after,
+)
+
+log = logging.getLogger("marketdata.http")
+
+Inspect = Callable[[int, Any, str], None]  # (status, payload, provenance)
+Describe = Callable[[Any], "str | None"]
+
+
+class ProviderError(SourceUnavailable):
+    """The provider answered coherently but refused this request (unknown symbol, bad
+    parameter, plan restriction). Not retried; the provider is healthy, so the circuit
+    breaker does not count it."""
+
+
+class AuthenticationFailed(ProviderError):
+    """Credentials missing, invalid or not entitled. Not retried, but counted by the
+    breaker: every further call would fail the same way."""
+
+
+class NoData(ProviderError):
+    """The provider says it has nothing for the range (Twelve Data reports this as an
+    error). Providers turn it into an empty frame; fallback then tries the next one."""
+
+
+class NotSupported(ProviderError):
+    """The provider does not offer this kind of data (e.g. bars from CoinMarketCap)."""
+
+
+class TransientError(SourceUnavailable):
+    """Timeout, connection failure, 5xx or malformed body: worth another try."""
+
+    def __init__(self, source: str, why: str, *, kind: str, retry_after: float | None = None):
+        self.kind = kind
+        self.retry_after = retry_after
+        super().__init__(source, why)
+
+
+@dataclass(frozen=True)
+class Reply:
+    payload: Any
+    status: int
+    request: str  # provenance, e.g. "yahoo GET /v8/finance/chart/AAPL?interval=1m&..." (no key)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value in ``text`` by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class _AuthTransport(httpx.BaseTransport):
+    """Adds credentials to the request copy sent on the wire, not to the one httpx logs."""
+
+    def __init__(self, inner: httpx.BaseTransport, params: Mapping[str, str], headers: Mapping[str, str]):
+        self._inner = inner
+        self._params = dict(params)
+        self._headers = dict(headers)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not self._params and not self._headers:
+            return self._inner.handle_request(request)
+        headers = request.headers.copy()
+        headers.update(self._headers)
+        keyed = httpx.Request(
+            request.method,
+            request.url.copy_merge_params(self._params),
+            headers=headers,
+            stream=request.stream,
+            extensions=request.extensions,
+        )
+        return self._inner.handle_request(keyed)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _outcome(exc: BaseException) -> tuple[str, bool]:
+    """Metric label of a failed attempt and whether the breaker counts it."""
+    if isinstance(exc, RateLimited):
+        return "rate_limited", True
+    if isinstance(exc, TransientError):
+        return exc.kind, True
+    if isinstance(exc, AuthenticationFailed):
+        return "auth", True
+    if isinstance(exc, NoData):
+        return "no_data", False
+    if isinstance(exc, ProviderError):
+        return "client_error", False
+    return "error", True
+
+
+class HttpClient:
+    """GET-and-decode-JSON for one provider, with all the resilience applied.
+
+    ``inspect(status, payload, request)`` is the provider's hook for in-band error
+    shapes (it raises the typed error; it must leave 429/5xx to the generic mapping so
+    they are retried); ``describe(payload)`` extracts a readable message from an
+    error body for the generic status mapping.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        timeout_s: float,
+        policy: RetryPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+        auth_params: Mapping[str, str] | None = None,
+        auth_headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        inspect: Inspect | None = None,
+        describe: Describe | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.provider = provider
+        self.timeout_s = timeout_s
+        self.policy = policy or RetryPolicy()
+        self.limiter = limiter
+        self.breaker = breaker
+        self._secrets = [v for v in (*(auth_params or {}).values(), *(auth_headers or {}).values()) if v]
+        self._inspect = inspect
+        self._describe = describe
+        self._sleep = sleep
+        wire = _AuthTransport(transport or httpx.HTTPTransport(), auth_params or {}, auth_headers or {})
+        self._http = httpx.Client(
+            base_url=base_url, timeout=timeout_s, headers=dict(headers or {}), transport=wire
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url).rstrip("/")
+
+    def close(self) -> None:
+        self._http.close()
+
+    def scrub(self, text: str) -> str:
+        return scrub(text, self._secrets)
+
+    def provenance(self, path: str, params: Mapping[str, Any] | None) -> str:
+        query = urlencode(sorted((k, str(v)) for k, v in (params or {}).items()), safe="/:,|")
+        return self.scrub(f"{self.provider} GET {path}" + (f"?{query}" if query else ""))
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Reply:
+        """GET ``base_url + path`` and return the decoded JSON, retrying what is transient."""
+        request = self.provenance(path, params)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.policy.max_attempts)
+            | RetryAfterBeyondCap(self.policy.retry_after_cap_s),
+            wait=RetryWait(self.policy),
+            retry=tenacity.retry_if_exception_type((TransientError, RateLimited)),
+            sleep=self._sleep,
+            before_sleep=self._log_retry(request),
+            reraise=True,
+        )
+        return retrying(self._attempt, path, dict(params or {}), request)
+
+    def get_next(self, url: str) -> Reply:
+        """Follow a pagination URL (Polygon ``next_url``) on *our* base URL.
+
+        Only its path below the base and its query are kept, so credentials are never
+        sent to another host, and the key is added again by the transport.
+        """
+        target = httpx.URL(url)
+        base = self._http.base_url
+        path = target.path
+        same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+        prefix = base.path.rstrip("/")
+        if same_origin and prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix):]
+        params = {k: v for k, v in target.params.items() if k.lower() != "apikey"}
+        return self.get_json(path, params)
+
+    def _log_retry(self, request: str) -> Callable[[tenacity.RetryCallState], None]:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception()
+            log.warning(
+                "%s: attempt %d/%d failed (%s: %s); retrying in %.2f s",
+                request, state.attempt_number, self.policy.max_attempts,
+                type(exc).__name__, getattr(exc, "why", exc), state.next_action.sleep,
+            )
+
+        return before_sleep
+
+    def _attempt(self, path: str, params: dict[str, Any], request: str) -> Reply:
+        if self.breaker is not None:
+            self.breaker.before_call()  # CircuitOpen: nothing sent, not retried
+        try:
+            if self.limiter is not None:
+                self.limiter.acquire()
+            started = time.monotonic()
+            reply = self._send(path, params, request)
+        except BaseException as exc:
+            outcome, is_failure = _outcome(exc)
+            REQUESTS.labels(self.provider, outcome).inc()
+            if self.breaker is not None:
+                if is_failure:
+                    self.breaker.record_failure(f"{type(exc).__name__}: {getattr(exc, 'why', '')}")
+                else:
+                    self.breaker.record_success()
+            raise
+        REQUESTS.labels(self.provider, "ok").inc()
+        if self.breaker is not None:
+            self.breaker.record_success()
+        log.debug("%s -> HTTP %d in %.3f s", request, reply.status, time.monotonic() - started)
+        return reply
+
+    def _send(self, path: str, params: dict[str, Any], request: str) -> Reply:
+        try:
+            response = self._http.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise TransientError(
+                self.provider, f"timeout after {self.timeout_s:g} s on {request}", kind="timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransientError(
+                self.provider, f"{type(exc).__name__} on {request}", kind="transport_error"
+            ) from exc
+        status = response.status_code
+        payload, decoded = _decode(response)
+        if decoded and self._inspect is not None:
+            try:
+                self._inspect(status, payload, request)
+            except SourceUnavailable as exc:
+                self._scrub_error(exc)
+                raise
+        if status < 300 and decoded:
+            return Reply(payload, status, request)
+        message = self._message(payload, decoded)
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status == 429:
+            raise RateLimited(self.provider, f"HTTP 429 on {request}: {message}", retry_after=retry_after)
+        if status >= 500:
+            raise TransientError(
+                self.provider, f"HTTP {status} on {request}: {message}",
+                kind="server_error", retry_after=retry_after,
+            )
+        if status in (401, 403):
+            raise AuthenticationFailed(self.provider, f"HTTP {status} on {request}: {message}")
+        if status >= 300:
+            raise ProviderError(self.provider, f"HTTP {status} on {request}: {message}")
+        raise TransientError(self.provider, f"malformed JSON body on {request}: {message}", kind="malformed")
+
+    def _scrub_error(self, exc: SourceUnavailable) -> None:
+        """Provider messages are quoted in errors; make sure none quotes a key back."""
+        safe = self.scrub(exc.why)
+        if safe != exc.why:
+            exc.why = safe
+            exc.args = (f"{exc.source}: {safe}",)
+
+    def _message(self, payload: Any, decoded: bool) -> str:
+        text = None
+        if decoded and self._describe is not None:
+            text = self._describe(payload)
+        if text is None:
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+        text = " ".join(str(text).split())
+        return self.scrub(text[:200] + ("..." if len(text) > 200 else ""))
+
+
+def _decode(response: httpx.Response) -> tuple[Any, bool]:
+    """(JSON payload, True), or (body text, False) when it is not valid JSON."""
+    text = response.text
+    try:
+        return json.loads(text), True
+    except ValueError:
+        return text, False
