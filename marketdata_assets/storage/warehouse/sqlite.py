@@ -144,5 +144,15 @@ class _Tx:
 
 
 def _statements(script: str) -> list[str]:
-    lines = [ln for ln in script.splitlines() if not ln.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into statements where SQLite itself says one is complete
+    (semicolons inside comments or strings do not end a statement)."""
+    out, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                out.append(buffer.strip())
+            buffer = ""
+    if buffer.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buffer.splitlines()):
+        raise StorageError(f"migration ends inside a statement: {buffer.strip()[:80]!r}")
+    return out
