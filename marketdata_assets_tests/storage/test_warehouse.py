@@ -181,3 +181,12 @@ def test_nullable_numbers_and_timestamps_round_trip(warehouse):
 def test_text_with_separator_characters_is_refused_with_table_and_column(warehouse):
     with pytest.raises(Exception, match=r"ticks\.source"):
         warehouse.replace_partition("ticks", frame(2, "r").assign(source="a\x1eb"), SCOPE)
+
+
+def test_sqlite_migration_splitter_ignores_semicolons_in_comments_and_strings():
+    from marketdata_assets.storage.warehouse.sqlite import _statements
+
+    script = "CREATE TABLE a (x TEXT DEFAULT 'a;b'); -- one; two\n-- only a comment;\nCREATE TABLE b (y INT -- z; w\n);\n"
+
+    assert _statements(script) == ["CREATE TABLE a (x TEXT DEFAULT 'a;b'); -- one; two",
+                                   "-- only a comment;\nCREATE TABLE b (y INT -- z; w\n);"]
