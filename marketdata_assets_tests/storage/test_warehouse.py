@@ -190,3 +190,25 @@ def test_sqlite_migration_splitter_ignores_semicolons_in_comments_and_strings():
 
     assert _statements(script) == ["CREATE TABLE a (x TEXT DEFAULT 'a;b'); -- one; two",
                                    "-- only a comment;\nCREATE TABLE b (y INT -- z; w\n);"]
+
+
+def test_date_column_starting_with_null_is_decoded():
+    from marketdata_assets.storage.warehouse.frames import finish
+    from marketdata_assets.storage.warehouse.schema import table
+
+    frame = finish(table("market_holidays"), pd.DataFrame({"holiday": [np.nan, 19790.0]}))
+
+    assert frame["holiday"].tolist() == [None, "2024-03-08"]
+
+
+def test_upsert_fills_column_defaults_and_reads_back(warehouse):
+    rows = pd.DataFrame({"source": ["a", "b"], "instrument": "ESH24", "trading_date": ["2024-03-08", "2024-03-08"],
+                         "fingerprint": "f", "byte_offset": 1, "file_size": 1, "last_ts": [None, None], "run_id": "r"})
+    warehouse.upsert("ingest_checkpoints", rows, ("source", "trading_date"))
+    warehouse.upsert("market_holidays", pd.DataFrame({"market": ["X"], "holiday": ["2024-12-25"], "version": "1"}),
+                     ("market", "holiday"))
+
+    back = warehouse.read("market_holidays", {"market": "X"})
+
+    assert back["holiday"].tolist() == ["2024-12-25"]
+    assert warehouse.read("ingest_checkpoints", {"source": "a"})["last_ts"].isna().all()

@@ -87,8 +87,9 @@ class Warehouse(ABC):
     # -- reads --------------------------------------------------------------------------
     @abstractmethod
     def read(self, table_name: str, scope: dict | None = None, columns: list[str] | None = None,
-             order_by: tuple[str, ...] = ()) -> pd.DataFrame:
-        """Rows matching ``scope`` (column = value) as a typed frame."""
+             order_by: tuple[str, ...] = (), dates: tuple[str | None, str | None] | None = None) -> pd.DataFrame:
+        """Rows matching ``scope`` (column = value) and the trading-date range ``dates``
+        ([from, to), ISO strings, either None) as a typed frame."""
 
     @abstractmethod
     def query(self, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -116,14 +117,24 @@ class Warehouse(ABC):
 
     # -- helpers ------------------------------------------------------------------------
     @staticmethod
-    def _where(tbl: Table, scope: dict, min_offset: int | None = None) -> tuple[str, dict]:
-        """``WHERE`` clause over whitelisted columns with bound parameters."""
+    def _where(tbl: Table, scope: dict, min_offset: int | None = None,
+               dates: tuple[str | None, str | None] | None = None) -> tuple[str, dict]:
+        """``WHERE`` clause over whitelisted columns with bound parameters; ``dates`` adds
+        ``trading_date >= from`` / ``trading_date < to`` (ISO dates, either may be None)."""
         check_columns(tbl, scope)
         parts = [f"{col} = %(w_{col})s" for col in scope]
         params = {f"w_{col}": _param(tbl.type_of(col), val) for col, val in scope.items()}
         if min_offset is not None:
             parts.append("source_offset >= %(w_min_offset)s")
             params["w_min_offset"] = int(min_offset)
+        if dates is not None:
+            lo, hi = dates
+            if lo is not None:
+                parts.append("trading_date >= %(w_date_from)s")
+                params["w_date_from"] = str(lo)
+            if hi is not None:
+                parts.append("trading_date < %(w_date_to)s")
+                params["w_date_to"] = str(hi)
         return (" WHERE " + " AND ".join(parts) if parts else ""), params
 
     @staticmethod

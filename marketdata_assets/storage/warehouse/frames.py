@@ -94,6 +94,12 @@ def finish(tbl: Table, frame: pd.DataFrame) -> pd.DataFrame:
         kind = tbl.type_of(name) if name in dict(tbl.columns) else None
         if kind == "ts":
             frame[name] = pd.to_datetime(frame[name].astype("Int64"), unit="us", utc=True).dt.as_unit("us")
-        elif kind == "date" and len(frame) and not isinstance(frame[name].iloc[0], str):
-            frame[name] = iso_dates(frame[name].to_numpy(dtype=np.int64))
+        elif kind == "date" and len(frame):
+            present = frame[name].dropna()
+            if len(present) and not isinstance(present.iloc[0], str):  # day numbers → ISO text
+                days = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+                iso = np.full(len(days), None, dtype=object)
+                ok = ~np.isnan(days)
+                iso[ok] = iso_dates(days[ok].astype(np.int64))
+                frame[name] = iso
     return frame

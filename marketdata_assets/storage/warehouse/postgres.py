@@ -67,8 +67,8 @@ class PostgresWarehouse(Warehouse):
                 applied.append(f.name)
         return applied
 
-    def _sql_where(self, tbl: Table, scope: dict, min_offset: int | None = None):
-        where, params = self._where(tbl, scope, min_offset)
+    def _sql_where(self, tbl: Table, scope: dict, min_offset: int | None = None, dates=None):
+        where, params = self._where(tbl, scope, min_offset, dates)
         return pgsql.SQL(where), params
 
     def replace_partition(self, table_name, frame, scope, *, min_offset=None, checkpoint=None, constants=None):
@@ -117,7 +117,7 @@ class PostgresWarehouse(Warehouse):
                                  for n in rest),
         )
         with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(pgsql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+            cur.execute(pgsql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                 pgsql.Identifier(f"_stage_{tbl.name}"), pgsql.Identifier(tbl.name)))
             with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                     pgsql.Identifier(f"_stage_{tbl.name}"),
@@ -126,11 +126,11 @@ class PostgresWarehouse(Warehouse):
             cur.execute(stmt)
         return len(frame)
 
-    def read(self, table_name, scope=None, columns=None, order_by=()):
+    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)
-        where, params = self._sql_where(tbl, scope or {})
+        where, params = self._sql_where(tbl, scope or {}, dates=dates)
         query = pgsql.SQL("SELECT count(*), {} FROM {}").format(
             pgsql.SQL(", ").join(pgarrays.select_expr(c, tbl.type_of(c)) for c in cols),
             pgsql.Identifier(tbl.name)) + where

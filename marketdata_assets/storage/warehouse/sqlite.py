@@ -100,11 +100,11 @@ class SQLiteWarehouse(Warehouse):
                             f"VALUES ({', '.join('?' * len(names))})", rows)
         return len(rows)
 
-    def read(self, table_name, scope=None, columns=None, order_by=()):
+    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)
-        where, params = self._where(tbl, scope or {})
+        where, params = self._where(tbl, scope or {}, dates=dates)
         order = f" ORDER BY {', '.join(order_by)}" if order_by else ""
         frame = pd.read_sql_query(self.to_qmark(f"SELECT {', '.join(cols)} FROM {tbl.name}{where}{order}"),  # noqa: S608
                                   self.conn, params=params)
