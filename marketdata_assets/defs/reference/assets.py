@@ -1,40 +1,40 @@
-"""Reference data: asset classes, markets, their sessions and holidays."""
-
+"""Reference data: asset classes, markets (sessions, holidays) and data providers."""
 
 import dagster as dg
-import pandas as pd
 
 from marketdata_assets.defs.resources import WarehouseResource
+from marketdata_assets.errors import ConfigError
 from marketdata_assets.model.sessions import markets, reference_document
+from marketdata_assets.pipelines.reference import load_reference, providers_document
+
+
+class ReferenceConfig(dg.Config):
+    overwrite_existing: bool = False  # False: keep rows already present, insert new keys; True: replace the tables
 
 
 @dg.asset(group_name="reference", kinds={"python", "sql"})
-def reference_data(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Asset classes, markets (timezone, trading-date start, weekdays), their session windows
-    and holidays, loaded from the versioned ``reference/markets.json`` shipped in the package.
-    Every other asset places timestamps into trading dates and sessions with this data, so
-    the warehouse keeps the version it used. Upsert: re-running changes nothing."""
-    doc = reference_document()
-    version = doc["version"]
-    loaded = markets()  # parses and validates every market before anything is written
-    classes = pd.DataFrame(doc["asset_classes"]).assign(version=version)
-    mk = pd.DataFrame([{
-        "code": m["code"], "name": m["name"], "asset_class": m["asset_class"], "timezone": m["timezone"],
-        "day_start": m["day_start"], "weekdays": ",".join(map(str, m["weekdays"])), "version": version,
-    } for m in doc["markets"]])
-    sessions = pd.DataFrame([{
-        "market": m["code"], "name": s["name"], "start_local": s["start"], "end_local": s["end"],
-        "kind": s.get("kind", "regular"), "version": version,
-    } for m in doc["markets"] for s in m["sessions"]])
-    holidays = pd.DataFrame([{"market": m["code"], "holiday": h, "version": version}
-                             for m in doc["markets"] for h in m["holidays"]])
-    with warehouse.open() as wh:
-        wh.upsert("asset_classes", classes, ("code",))
-        wh.upsert("markets", mk, ("code",))
-        wh.upsert("market_sessions", sessions, ("market", "name"))
-        wh.upsert("market_holidays", holidays, ("market", "holiday"))
-    context.log.info("reference data %s: %d markets", version, len(loaded))
+def reference_data(context: dg.AssetExecutionContext, config: ReferenceConfig,
+                   warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Asset classes, markets (timezone, trading-date start, weekdays, session windows,
+    holidays) and the data providers (priority, plan rate limits, the name of the variable
+    holding each credential, never its value), loaded from the versioned
+    ``reference/markets.json`` and ``reference/providers.json`` shipped in the package.
+    Every other asset places timestamps into trading dates with this data and asks providers
+    in this order, so the warehouse keeps the version it used. The whole set is validated
+    before anything is written; re-running changes nothing."""
+    doc, providers = reference_document(), providers_document()
+    try:
+        loaded = markets()  # parses every market (sessions, zones) as the pipelines will
+        with warehouse.open() as wh:
+            counts = load_reference(wh, doc, providers, config.overwrite_existing)
+    except ConfigError as exc:
+        raise dg.Failure(description=str(exc)) from exc
+    context.log.info("reference data %s / providers %s: %d markets", doc["version"], providers["version"],
+                     len(loaded))
     return dg.MaterializeResult(metadata={
-        "version": version, "asset_classes": len(classes), "markets": len(mk),
-        "sessions": len(sessions), "holidays": len(holidays),
+        "version": doc["version"], "providers_version": providers["version"],
+        "overwrite_existing": config.overwrite_existing,
+        **{name: dg.MetadataValue.int(c["in_files"]) for name, c in counts.items()},
+        "written": dg.MetadataValue.json({name: c["written"] for name, c in counts.items()}),
+        "kept_existing": dg.MetadataValue.json({name: c["kept_existing"] for name, c in counts.items()}),
     })

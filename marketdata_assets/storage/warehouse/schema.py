@@ -56,6 +56,15 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("num_trades", "i8"), ("bid_volume", "f8"), ("ask_volume", "f8"), ("vwap", "f8"),
         ("origin", "text"), ("source", "text"), ("run_id", "text"),
     )),
+    Table("indicators", (
+        ("instrument", "text"), ("timeframe", "text"), ("ts", "ts"), ("trading_date", "date"), ("origin", "text"),
+        *((c, "f8") for c in ("rsi_14", "ema_20", "sma_20", "macd", "macd_signal", "macd_hist", "bb_upper",
+                              "bb_middle", "bb_lower", "atr_14", "vwap", "stoch_k", "stoch_d")),
+        ("run_id", "text"),
+    )),
+    Table("symbol_map", (
+        ("generic", "text"), ("kind", "text"), ("symbol", "text"), ("asset_class", "text"), ("version", "text"),
+    ), partitioned=False),
     Table("quarantine", (
         ("stage", "text"), ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"),
         ("source", "text"), ("source_offset", "i8"), ("reason", "text"), ("raw", "json"),
@@ -80,6 +89,34 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     ), partitioned=False),
     Table("market_holidays", (("market", "text"), ("holiday", "date"), ("version", "text")),
           partitioned=False),
+    # -- catalog (004_catalog.sql) --------------------------------------------------------
+    Table("data_providers", (
+        ("name", "text"), ("priority", "i8"), ("metadata_priority", "i8"), ("base_url", "text"),
+        ("rate_limit", "i8"), ("rate_window_s", "f8"), ("credential_env", "text"),
+        ("metadata_asset_classes", "text"), ("markets", "text"), ("version", "text"),
+    ), partitioned=False),
+    Table("symbols", (
+        ("symbol", "text"), ("asset_class", "text"), ("market", "text"), ("venue", "text"),
+        ("root", "text"), ("month_code", "text"), ("expiry", "text"), ("base", "text"), ("quote", "text"),
+        ("active", "i2"), ("first_ts", "ts"), ("last_ts", "ts"), ("deactivated_at", "ts"),
+        ("reference_version", "text"), ("run_id", "text"),
+    ), partitioned=False),
+    Table("symbol_aliases", (("alias", "text"), ("symbol", "text"), ("reason", "text"), ("run_id", "text")),
+          partitioned=False),
+    Table("enriched_assets", (
+        ("symbol", "text"), ("asset_class", "text"), ("status", "text"), ("name", "text"), ("sector", "text"),
+        ("industry", "text"), ("exchange", "text"), ("currency", "text"), ("market_cap", "f8"),
+        ("description", "text"), ("asset_type", "text"), ("field_providers", "json"),
+        ("missing_fields", "text"), ("failed_providers", "json"), ("enriched_at", "ts"), ("run_id", "text"),
+    ), partitioned=False),
+    Table("data_integrity_reports", (
+        ("run_id", "text"), ("reported_at", "ts"), ("status", "text"), ("quality", "f8"),
+        ("tick_quality", "f8"), ("bar_quality", "f8"), ("quarantined_share", "f8"), ("kept_records", "i8"),
+        ("quarantined_records", "i8"), ("instruments", "i8"), ("instruments_with_symbol", "i8"),
+        ("symbol_coverage", "f8"), ("symbols", "i8"), ("active_symbols", "i8"), ("enrichment_applicable", "i8"),
+        ("enrichment_covered", "i8"), ("enrichment_coverage", "f8"), ("orphan_records", "i8"),
+        ("failed_components", "json"), ("freshness", "json"), ("checks", "json"),
+    ), partitioned=False),
 )}
 
 
