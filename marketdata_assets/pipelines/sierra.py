@@ -1,4 +1,5 @@
-"""Partition-level steps of the Sierra path: file → raw_ticks → ticks/base_bars → ohlc_bars.
+"""Partition-level steps of the Sierra path: file → raw_ticks → ticks/base_bars → ohlc_bars
+(+ data_gaps); ``build_bars`` also resamples the provider's validated 1m bars.
 
 Each step reads its input partition, computes, and rewrites its output partition through
 the warehouse's one-transaction ``replace_partition``, so any step can be re-run at will.
@@ -7,7 +8,6 @@ The Dagster assets call these; so do the benchmarks and tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -16,31 +16,34 @@ import pandas as pd
 
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.sessions import Market
+from marketdata_assets.pipelines.quality import (
+    BAR_VALUES,
+    DEFAULT_MAX_SHARE,
+    TICK_VALUES,
+    ReconciliationError,
+    ValidationResult,
+    as_dates,
+    check_rules,
+    partition_score,
+    quarantine_rows,
+    reason_counts,
+    verdicts,
+)
+from marketdata_assets.pipelines.steps import StepResult, time_range
 from marketdata_assets.sources.sierra.scid import read_scid_window, resume_offset
 from marketdata_assets.storage.warehouse import Checkpoint, Warehouse, partition_scope
-from marketdata_assets.transforms.aggregation import bars_from_bars, bars_from_trades
-from marketdata_assets.transforms.normalize import raw_frame, split_raw
-from marketdata_assets.transforms.validation import bar_rules, rule_counts, split_by_rules, tick_rules
+from marketdata_assets.transforms.aggregation import BAR_COLUMNS, bars_from_bars, bars_from_trades
+from marketdata_assets.transforms.gaps import find_gaps
+from marketdata_assets.transforms.normalize import raw_frame, split_raw, ts_us
+from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars, assess_ticks
 
-
-@dataclass
-class StepResult:
-    rows_in: int
-    rows_out: int
-    details: dict = field(default_factory=dict)
-    preview: pd.DataFrame | None = None
-    first_ts: pd.Timestamp | None = None
-    last_ts: pd.Timestamp | None = None
+# a run of this many missing 1m bars (while the market is open) is an outage, not a quiet
+# minute of a thin market; see README "Data quality → Gaps"
+DEFAULT_GAP_MIN_MISSING = 15
 
 
 def scid_path(data_dir: str | Path, instrument: str) -> Path:
     return Path(data_dir) / f"{validate_instrument(instrument)}.scid"
-
-
-def _range(frame: pd.DataFrame) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    if frame.empty:
-        return None, None
-    return frame["ts"].min(), frame["ts"].max()
 
 
 def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading_date: date,
@@ -55,7 +58,7 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
                                  cp.byte_offset if cp else None, cp.fingerprint if cp else None)
     chunk = read_scid_window(path, lo, hi, start_offset=start)
     raw = raw_frame(chunk.records, instrument, market, source, run_id)
-    first, last = _range(raw)
+    first, last = time_range(raw)
     checkpoint = Checkpoint(source, instrument, trading_date, chunk.fingerprint, chunk.end_offset,
                             chunk.file_size, None if last is None else int(last.value // 1000), run_id)
     wh.replace_partition("raw_ticks", raw, partition_scope(instrument, trading_date),
@@ -67,71 +70,120 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
                                "reset": reset, "appended_rows": len(raw)})
 
 
-def _quarantine_rows(rejected: pd.DataFrame, stage: str, instrument: str, trading_date: date,
-                     run_id: str, value_columns: list[str]) -> pd.DataFrame:
-    raw = rejected[value_columns].astype(object).where(rejected[value_columns].notna(), None)
-    raw = raw.map(lambda v: v.isoformat() if isinstance(v, pd.Timestamp) else
-                  (v.item() if isinstance(v, np.generic) else v))
-    return pd.DataFrame({
-        "stage": stage, "instrument": instrument, "trading_date": str(trading_date),
-        "ts": rejected["ts"].array if len(rejected) else pd.Series(dtype="datetime64[us, UTC]"),
-        "source": rejected["source"].to_numpy(dtype=object), "source_offset": rejected["source_offset"].to_numpy(),
-        "reason": rejected["reason"].to_numpy(dtype=object),
-        "raw": raw.to_dict(orient="records"), "run_id": run_id,
-    })
-
-
-def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str) -> StepResult:
-    """``raw_ticks`` → ``ticks`` (trades, bid/ask updates) and ``base_bars``; every row failing
-    an invariant goes to ``quarantine`` with the rules it failed. raw = kept + quarantined."""
+def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+             tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE, params: QualityParams = DEFAULT_PARAMS,
+             run_gx: bool = True, runner=None) -> ValidationResult:
+    """``raw_ticks`` → ``ticks`` (trades, bid/ask updates) and ``base_bars`` (origin ``sierra``),
+    assessed by :func:`assess_ticks` / :func:`assess_bars` against ``tick_size`` (None: no
+    grid rule). Kept rows carry their ``quality_score``; every quarantined row goes to
+    ``quarantine`` (stage ``validated_ticks``) with the rules it failed. raw = kept +
+    quarantined is verified before anything is written (:class:`ReconciliationError`);
+    then each target is replaced for the partition, so a re-run never duplicates."""
     scope = partition_scope(instrument, trading_date)
     raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
-    ticks, bars = split_raw(raw)
-    t_rules = tick_rules(ticks, market, str(trading_date))
-    b_rules = bar_rules(bars, market, str(trading_date))
-    t_kept, t_bad = split_by_rules(ticks, t_rules)
-    b_kept, b_bad = split_by_rules(bars, b_rules)
-    t_kept = t_kept.assign(quality_score=1.0, run_id=run_id).sort_values("ts", kind="stable")
-    b_kept = b_kept.assign(quality_score=1.0, run_id=run_id).sort_values("ts", kind="stable")
+    ticks, bars = (as_dates(f) for f in split_raw(raw))
+    reports = {}
+    if len(ticks) or not len(bars):
+        reports["ticks"] = assess_ticks(ticks, market, trading_date, tick_size, params,
+                                        run_gx=run_gx and bool(len(ticks)), runner=runner)
+    if len(bars):
+        reports["bars"] = assess_bars(bars, market, trading_date, tick_size, params, run_gx=run_gx, runner=runner)
+    t_kept = _kept(reports.get("ticks"), run_id)
+    b_kept = _kept(reports.get("bars"), run_id, origin="sierra")
     quarantine = pd.concat([
-        _quarantine_rows(t_bad, "validated_ticks", instrument, trading_date, run_id,
-                         ["ts", "kind", "price", "size", "bid", "ask", "side", "num_trades"]),
-        _quarantine_rows(b_bad, "validated_ticks", instrument, trading_date, run_id,
-                         ["ts", "open", "high", "low", "close", "volume", "num_trades"]),
+        quarantine_rows(reports[kind].quarantined, "validated_ticks", instrument, trading_date, run_id, values)
+        for kind, values in (("ticks", TICK_VALUES), ("bars", BAR_VALUES)) if kind in reports
     ], ignore_index=True)
-    wh.replace_partition("ticks", t_kept, scope)
-    wh.replace_partition("base_bars", b_kept.assign(origin="sierra"), {**scope, "origin": "sierra"})
-    wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_ticks"})
-    counts = {f"ticks.{k}": v for k, v in rule_counts(t_rules).items() if v}
-    counts.update({f"bars.{k}": v for k, v in rule_counts(b_rules).items() if v})
     kept = len(t_kept) + len(b_kept)
-    first, last = _range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
-    return StepResult(rows_in=len(raw), rows_out=kept, first_ts=first, last_ts=last,
-                      preview=(t_kept if len(t_kept) else b_kept).head(5),
-                      details={"ticks": len(t_kept), "base_bars": len(b_kept), "quarantined": len(quarantine),
-                               "reconciled": len(raw) == kept + len(quarantine), "failed_rules": counts})
+    if len(raw) != kept + len(quarantine):
+        raise ReconciliationError(instrument, trading_date, len(raw), kept, len(quarantine))
+    wh.replace_partition("ticks", t_kept, scope)
+    wh.replace_partition("base_bars", b_kept, {**scope, "origin": "sierra"})
+    wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_ticks"})
+    checks = verdicts(reports, check_rules(["ticks", "bars"]), max_share)
+    score = partition_score(reports, len(raw))
+    first, last = time_range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
+    return ValidationResult(
+        rows_in=len(raw), rows_out=kept, first_ts=first, last_ts=last,
+        preview=(t_kept if len(t_kept) else b_kept).head(5),
+        details={"ticks": len(t_kept), "base_bars": len(b_kept), "quarantined": len(quarantine),
+                 "reconciled": True,
+                 "reconciliation": f"raw {len(raw)} = kept {kept} + quarantined {len(quarantine)}",
+                 "failed_rules": {f"{kind}.{rule}": n for kind, r in reports.items()
+                                  for rule, n in r.rule_counts.items() if n},
+                 "quarantined_by_rule": reason_counts(quarantine["reason"]) if len(quarantine) else {},
+                 "partition_score": round(score, 6),
+                 "tick_size": "-" if tick_size is None else str(tick_size),
+                 "seconds": {f"{kind}.{k}": round(v, 4) for kind, r in reports.items() for k, v in r.seconds.items()}},
+        verdicts=checks, partition_score=score, quarantined=len(quarantine))
 
 
-def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str) -> StepResult:
-    """All six timeframes of the partition from its validated trades (or base bars)."""
+def _kept(report, run_id: str, **extra) -> pd.DataFrame:
+    if report is None or not len(report.kept):
+        return pd.DataFrame()
+    return report.kept.assign(run_id=run_id, **extra).sort_values("ts", kind="stable")
+
+
+def _bars_of(frame: pd.DataFrame, market: Market, trading_date: date, from_trades: bool) -> pd.DataFrame:
+    if not len(frame):
+        return pd.DataFrame(columns=BAR_COLUMNS)
+    return bars_from_trades(frame, market, trading_date) if from_trades else bars_from_bars(frame, market, trading_date)
+
+
+def _sources(*frames: pd.DataFrame) -> str:
+    """Provenance of an aggregated bar: the distinct sources (files, provider requests) it was built from."""
+    names = sorted({s for f in frames if len(f) for s in f["source"].dropna().unique()})
+    return ";".join(names) or "-"
+
+
+def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+               gap_min_missing_bars: int = DEFAULT_GAP_MIN_MISSING) -> StepResult:
+    """All six timeframes of the partition for each origin, and its gap report.
+
+    ``sierra`` bars come from the validated trades (and from ``base_bars`` origin
+    ``sierra`` when the file stores bars), ``provider`` bars are resampled from the
+    provider's validated 1m ``base_bars``; each origin's rows are replaced on their own
+    (an origin without input is emptied). ``source`` names the files or provider requests
+    the bars were built from. The 1m bars of every origin together are compared with the
+    session calendar: runs of at least ``gap_min_missing_bars`` missing minutes replace the
+    partition's rows of ``data_gaps``."""
     scope = partition_scope(instrument, trading_date)
-    ticks = wh.read("ticks", {**scope, "kind": "trade"}, columns=["ts", "price", "size", "side", "num_trades"],
-                    order_by=("ts",))
-    base = wh.read("base_bars", {**scope, "origin": "sierra"}, order_by=("ts",))
-    parts = []
-    if len(ticks):
-        parts.append(bars_from_trades(ticks, market, trading_date))
-    if len(base):
-        parts.append(bars_from_bars(base, market, trading_date))
-    bars = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["timeframe", "ts"])
-    source = "ticks" if len(ticks) else "base_bars"
-    if len(ticks) and len(base):
-        source = "ticks+base_bars"  # both kinds in one file: rare, each kind aggregated on its own
-    bars = bars.assign(instrument=instrument, trading_date=str(trading_date), origin="sierra",
-                       source=source, run_id=run_id)
-    wh.replace_partition("ohlc_bars", bars, {**scope, "origin": "sierra"})
-    per_tf = bars.groupby("timeframe").size().to_dict() if len(bars) else {}
-    first, last = _range(bars)
-    return StepResult(rows_in=len(ticks) + len(base), rows_out=len(bars), first_ts=first, last_ts=last,
-                      preview=bars[bars["timeframe"] == "1d"].head(1) if len(bars) else None,
-                      details={"bars_per_timeframe": {k: int(v) for k, v in per_tf.items()}})
+    ticks = wh.read("ticks", {**scope, "kind": "trade"},
+                    columns=["ts", "price", "size", "side", "num_trades", "source"], order_by=("ts",))
+    base = wh.read("base_bars", scope, order_by=("ts",))
+    inputs = {"sierra": (ticks, base[base["origin"] == "sierra"]), "provider": (None, base[base["origin"] == "provider"])}
+    per_origin: dict[str, pd.DataFrame] = {}
+    for origin, (trades, bars_in) in inputs.items():
+        parts = [b for b in (_bars_of(trades, market, trading_date, True) if trades is not None else None,
+                             _bars_of(bars_in, market, trading_date, False)) if b is not None and len(b)]
+        bars = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=BAR_COLUMNS)
+        bars = bars.assign(instrument=instrument, trading_date=str(trading_date), origin=origin,
+                           source=_sources(*(f for f in (trades, bars_in) if f is not None)), run_id=run_id)
+        wh.replace_partition("ohlc_bars", bars, {**scope, "origin": origin})
+        per_origin[origin] = bars
+    gaps, quiet = partition_gaps(per_origin, market, trading_date, gap_min_missing_bars)
+    wh.replace_partition("data_gaps", gaps.assign(instrument=instrument, trading_date=str(trading_date),
+                                                  timeframe="1m", run_id=run_id), scope)
+    everything = pd.concat([b for b in per_origin.values() if len(b)] or [pd.DataFrame(columns=BAR_COLUMNS)],
+                           ignore_index=True)
+    per_tf = everything.groupby("timeframe").size().to_dict() if len(everything) else {}
+    first, last = time_range(everything)
+    return StepResult(
+        rows_in=len(ticks) + len(base), rows_out=len(everything), first_ts=first, last_ts=last,
+        preview=everything[everything["timeframe"] == "1d"].head(2) if len(everything) else None,
+        details={"bars_per_timeframe": {k: int(v) for k, v in per_tf.items()},
+                 "bars_per_origin": {o: int(len(b)) for o, b in per_origin.items()},
+                 "gap_count": len(gaps), "gap_minutes": int(gaps["missing_bars"].sum()),
+                 "longest_gap_minutes": int(gaps["missing_bars"].max()) if len(gaps) else 0,
+                 "quiet_minutes": quiet, "gap_min_missing_bars": gap_min_missing_bars,
+                 "gaps": {str(g.gap_start): int(g.missing_bars) for g in gaps.head(20).itertuples()}})
+
+
+def partition_gaps(bars_by_origin: dict[str, pd.DataFrame], market: Market, trading_date: date,
+                   min_missing: int) -> tuple[pd.DataFrame, int]:
+    """(gaps of at least ``min_missing`` minutes, all missing open minutes) of the union of the
+    origins' 1m bars: a minute counts as covered when any origin has a bar for it."""
+    starts = [ts_us(b.loc[b["timeframe"] == "1m", "ts"]) for b in bars_by_origin.values() if len(b)]
+    covered = np.unique(np.concatenate(starts)) if starts else np.empty(0, np.int64)
+    every = find_gaps(covered, market, trading_date, "1m", 1)
+    return every[every["missing_bars"] >= min_missing].reset_index(drop=True), int(every["missing_bars"].sum())
