@@ -106,6 +106,7 @@ class Settings:
     breaker_cooldown_s: float = 60.0
     fake_providers_port: int = 8900
     provider_sensor_interval_s: int = 300
+    provider_instruments: tuple[str, ...] = ()
     # sidecar
     sidecar_host: str = "127.0.0.1"
     sidecar_port: int = 8765
@@ -172,6 +173,7 @@ def get_settings() -> Settings:
         breaker_cooldown_s=_float("MARKETDATA_BREAKER_COOLDOWN_S", 60.0),
         fake_providers_port=_int("MARKETDATA_FAKE_PROVIDERS_PORT", 8900),
         provider_sensor_interval_s=_int("MARKETDATA_PROVIDER_SENSOR_INTERVAL_S", 300),
+        provider_instruments=_list("MARKETDATA_PROVIDER_INSTRUMENTS", ()),
         sidecar_host=_env("MARKETDATA_SIDECAR_HOST", "127.0.0.1"),
         sidecar_port=_int("MARKETDATA_SIDECAR_PORT", 8765),
         sidecar_token=Secret(_env("MARKETDATA_SIDECAR_TOKEN")),

@@ -4,7 +4,8 @@ Every (instrument, UTC date) has its own seeded random walk of 1440 one-minute b
 any request for any range gives the same numbers every time, on every provider: the
 provider symbol is mapped back to the generic instrument through the symbol map first
 (``NQ=F``, ``NDX`` and ``I:NDX`` are one walk). Non-crypto instruments do not trade on
-Saturdays and Sundays (UTC), which gives the empty days real providers have.
+Saturdays and Sundays (UTC), which gives the empty days real providers have, and minute
+bars exist only while the instrument's market is open (its sessions in the reference data).
 
 Daily bars come first (one cheap vectorized draw per instrument and year, so decades of
 history cost nothing); a day's minute bars are then drawn to aggregate exactly to its
@@ -138,7 +139,20 @@ def minute_bars(profile: Profile, start: datetime, end: datetime) -> tuple[np.nd
         day += timedelta(days=1)
     if not stamps:
         return np.zeros(0, dtype=np.int64), np.zeros((0, 5))
-    return np.concatenate(stamps), np.concatenate(values)
+    stamps, values = np.concatenate(stamps), np.concatenate(values)
+    open_ = _market(profile.generic).in_session(stamps * 1_000_000)  # no bars while the market is closed
+    return stamps[open_], values[open_]
+
+
+@lru_cache(maxsize=64)
+def _market(generic: str):
+    from marketdata_assets.errors import MarketDataError
+    from marketdata_assets.model.sessions import get_market, market_for_instrument
+
+    try:
+        return market_for_instrument(generic)
+    except MarketDataError:  # a symbol that is no valid instrument name: trade like crypto, always
+        return get_market("BINANCE")
 
 
 def daily_bars(profile: Profile, first: date, last: date) -> list[tuple[date, tuple[float, ...]]]:

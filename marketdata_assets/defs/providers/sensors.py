@@ -1,0 +1,53 @@
+"""Intraday provider sensor: the current trading date's partition of every provider
+instrument (``MARKETDATA_PROVIDER_INSTRUMENTS``) while its market is open, every
+``MARKETDATA_PROVIDER_SENSOR_INTERVAL_S`` seconds."""
+
+import time
+
+import dagster as dg
+import numpy as np
+
+from marketdata_assets.defs.partitions import instrument_partitions, key_for
+from marketdata_assets.model.instruments import validate_instrument
+from marketdata_assets.model.sessions import market_for_instrument
+from marketdata_assets.settings import get_settings
+
+
+def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.SkipReason:
+    settings = get_settings()
+    if not settings.provider_instruments:
+        return dg.SkipReason("MARKETDATA_PROVIDER_INSTRUMENTS is empty")
+    cadence = max(1, settings.provider_sensor_interval_s)
+    last = float(context.cursor) if context.cursor else 0.0
+    if now_s - last < cadence:
+        return dg.SkipReason(f"next provider poll in {cadence - (now_s - last):.0f} s")
+    bucket = int(now_s // cadence)
+    now_us = int(now_s * 1_000_000)
+    requests, new = [], []
+    for instrument in map(validate_instrument, settings.provider_instruments):
+        market = market_for_instrument(instrument, settings.instrument_markets)
+        stamp = np.array([now_us], dtype=np.int64)
+        if not market.in_session(stamp)[0]:
+            continue
+        if instrument not in known:
+            new.append(instrument)
+        day = str(market.trading_dates(stamp)[0])
+        requests.append(dg.RunRequest(run_key=f"{instrument}:{day}:{bucket}", partition_key=key_for(day, instrument)))
+    return dg.SensorResult(
+        run_requests=requests, cursor=str(now_s),
+        dynamic_partitions_requests=[instrument_partitions.build_add_request(new)] if new else [],
+    )
+
+
+@dg.sensor(name="provider_intraday_sensor", target=dg.AssetSelection.assets("provider_bars"),
+           minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+def provider_intraday_sensor(context: dg.SensorEvaluationContext):
+    """Polls REST providers for today's bars of MARKETDATA_PROVIDER_INSTRUMENTS while their markets are open."""
+    known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))
+    return evaluate(context, known, time.time())
+
+
+provider_bootstrap_job = dg.define_asset_job(
+    "provider_bootstrap", selection=dg.AssetSelection.assets("provider_bars"),
+    description="Backfill target for the 90-day provider bootstrap (one run per backfill).",
+)
