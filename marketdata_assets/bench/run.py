@@ -96,7 +96,19 @@ def _optional_plans(work: Path, n) -> dict:
         pass
     try:
         from marketdata_assets.sidecar import bench as sidecar_bench
-        plans["sidecar"] = lambda: [Result(**r) if isinstance(r, dict) else r for r in sidecar_bench.run_all()]
+        plans["sidecar"] = lambda: [_sidecar_result(r) for r in sidecar_bench.run_all()]
     except ImportError:
         pass
     return plans
+
+
+SIDECAR_GOALS = {"read": "p99 <= 1 ms", "sustained": ">= 200k ticks/s", "latency_p99": "p99 <= 2 ms"}
+
+
+def _sidecar_result(row: dict) -> Result:
+    """Same convention as the other rows: ratio 1.0 = at the limit, below = further from it."""
+    value, limit = float(row["value"]), float(row["limit_value"])
+    duration = row["unit"] in ("ms", "us", "s")
+    ratio = (limit / value if duration else value / limit) if value and limit else 0.0
+    goal = next((g for k, g in SIDECAR_GOALS.items() if k in row["name"].lower()), "")
+    return Result(row["name"], value, row["unit"], row["limit_name"], limit, round(ratio, 3), goal)

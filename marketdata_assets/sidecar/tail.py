@@ -1,0 +1,200 @@
+"""Tailing ``.scid`` files by byte offset: whole records only, woken by inotify or a poll.
+
+:class:`ScidTail` keeps the file open and reads the records appended since its offset with
+``pread`` (never a trailing partial record: Sierra Chart may be half-way through writing
+it). It notices a file that shrank or was replaced (other inode, other first bytes) and
+says so instead of reading garbage. :class:`Watcher` wakes the reader: inotify on the data
+directory through a few ``ctypes`` calls where Linux offers it, otherwise (and as a safety
+net in any case) every ``poll_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from marketdata_assets.errors import CorruptFile, InvalidInstrument
+from marketdata_assets.model.instruments import validate_instrument
+from marketdata_assets.sources.sierra.scid import (
+    HEADER_SIZE,
+    RECORD_DTYPE,
+    RECORD_SIZE,
+    fingerprint_bytes,
+    instrument_from_path,
+    read_header,
+)
+
+log = logging.getLogger(__name__)
+_FP_BYTES = HEADER_SIZE + RECORD_SIZE
+
+
+class FileReplaced(Exception):
+    """The file at the path is no longer the one read so far (shrank, other inode or header)."""
+
+
+class ScidTail:
+    """Incremental whole-record reader of one ``.scid`` file."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = str(path)
+        self._fd: int | None = None
+        self._ino: int | None = None
+        self.header_size = HEADER_SIZE
+        self.offset = HEADER_SIZE
+        self.size = 0
+
+    def open(self) -> None:
+        """Open the file and validate its header (raises CorruptFile / FileNotFoundError)."""
+        self.close()
+        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            header = read_header(self.path, os.pread(fd, HEADER_SIZE, 0))
+        except Exception:
+            os.close(fd)
+            raise
+        st = os.fstat(fd)
+        self._fd, self._ino, self.size = fd, st.st_ino, st.st_size
+        self.header_size = header.header_size
+        self.offset = self.header_size
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
+
+    def fingerprint(self) -> str | None:
+        """Identity of the file (header + first record), None while it has no record yet."""
+        head = os.pread(self._fd, _FP_BYTES, 0)
+        return fingerprint_bytes(head) if len(head) == _FP_BYTES else None
+
+    def seek(self, offset: int) -> None:
+        if offset < self.header_size or (offset - self.header_size) % RECORD_SIZE:
+            raise CorruptFile(self.path, offset, "offset is not on a record boundary")
+        self.offset = offset
+
+    def check_identity(self, fingerprint: str | None) -> None:
+        """Raise FileReplaced when the path now names another file than the one being read."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError as exc:
+            raise FileReplaced(f"{self.path} disappeared") from exc
+        if st.st_ino != self._ino:
+            raise FileReplaced(f"{self.path} was replaced (new inode)")
+        if st.st_size < self.offset:
+            raise FileReplaced(f"{self.path} shrank below offset {self.offset}")
+        if fingerprint is not None and self.fingerprint() != fingerprint:
+            raise FileReplaced(f"{self.path} has other first bytes")
+
+    def available(self) -> int:
+        """Whole records between the offset and the end of the file."""
+        self.size = os.fstat(self._fd).st_size
+        if self.size < self.offset:
+            raise FileReplaced(f"{self.path} shrank below offset {self.offset}")
+        return (self.size - self.offset) // RECORD_SIZE
+
+    def read(self, max_records: int) -> tuple[np.ndarray, int]:
+        """Up to ``max_records`` whole records from the offset: (records, their first offset).
+
+        Does not advance the offset; call :meth:`advance` once the records are accepted.
+        """
+        n = min(self.available(), max_records)
+        if n <= 0:
+            return np.empty(0, RECORD_DTYPE), self.offset
+        raw = os.pread(self._fd, n * RECORD_SIZE, self.offset)
+        n = len(raw) // RECORD_SIZE
+        return np.frombuffer(raw[: n * RECORD_SIZE], dtype=RECORD_DTYPE), self.offset
+
+    def advance(self, records: int) -> None:
+        self.offset += records * RECORD_SIZE
+
+
+def discover(data_dir: Path, instruments: tuple[str, ...]) -> dict[str, Path]:
+    """Instrument → file: the configured instruments, or every valid ``*.scid`` of the directory."""
+    if instruments:
+        return {validate_instrument(name): data_dir / f"{name}.scid" for name in instruments}
+    found = {}
+    for path in sorted(data_dir.glob("*.scid")):
+        try:
+            found[validate_instrument(instrument_from_path(path))] = path
+        except InvalidInstrument as exc:
+            log.warning("skipping %s: %s", path.name, exc.why)
+    return found
+
+
+# -- waking up ---------------------------------------------------------------------------
+_IN_MODIFY, _IN_CLOSE_WRITE, _IN_MOVED_TO, _IN_CREATE = 0x2, 0x8, 0x80, 0x100
+_IN_NONBLOCK, _IN_CLOEXEC = 0o4000, 0o2000000
+
+
+def _inotify_fd(directory: str) -> int | None:
+    """An inotify descriptor watching ``directory`` for appends and new files, or None."""
+    name = ctypes.util.find_library("c")
+    if not name or not hasattr(os, "uname") or os.uname().sysname != "Linux":
+        return None
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        if fd < 0:
+            return None
+        mask = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_MOVED_TO | _IN_CREATE
+        if libc.inotify_add_watch(fd, os.fsencode(directory), mask) < 0:
+            os.close(fd)
+            return None
+        return fd
+    except (OSError, AttributeError):
+        return None
+
+
+class Watcher:
+    """``await wait()`` returns when a watched file changed, ``stop`` is set, or after ``poll_ms``."""
+
+    def __init__(self, directory: Path, poll_ms: int, use_inotify: bool = True):
+        self.poll_s = max(poll_ms, 1) / 1000.0
+        self._event = asyncio.Event()
+        self._fd = _inotify_fd(str(directory)) if use_inotify and directory.is_dir() else None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def mode(self) -> str:
+        return "inotify" if self._fd is not None else "poll"
+
+    def start(self) -> None:
+        if self._fd is not None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self._fd, self._on_ready)
+
+    def _on_ready(self) -> None:
+        try:
+            while os.read(self._fd, 65536):
+                pass
+        except BlockingIOError:
+            pass
+        self._event.set()
+
+    def kick(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float | None = None) -> None:
+        try:
+            await asyncio.wait_for(self._event.wait(), self.poll_s if timeout is None else timeout)
+        except TimeoutError:
+            pass
+        self._event.clear()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = None
+

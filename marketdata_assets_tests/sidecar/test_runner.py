@@ -1,0 +1,140 @@
+"""The runner in-process, turn by turn: Redis outages, lost Redis state, replaced files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+import redis
+
+from marketdata_assets.settings import Secret
+from marketdata_assets.sidecar.config import SidecarConfig
+from marketdata_assets.sidecar.runner import Runner
+from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.storage.live_cache import LiveCache
+
+from .conftest import SHARED_REDIS
+from .expected import assert_redis_matches_file
+from .writer import records
+
+
+def config(data_dir: Path, redis_url: str, prefix: str, **kw) -> SidecarConfig:
+    values = dict(data_dir=data_dir, instruments=(), instrument_markets={}, redis_url=redis_url, prefix=prefix,
+                  host="127.0.0.1", port=0, token=Secret(None), poll_ms=10, buffer_max=200_000,
+                  stream_maxlen=10_000_000, bars_kept=5000, heartbeat_stale_s=30)
+    values.update(kw)
+    return SidecarConfig(**values)
+
+
+async def turn_until(runner: Runner, predicate, timeout: float = 60.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await runner.step()
+        await asyncio.sleep(0.01)
+
+
+def resets(runner: Runner, reason: str) -> float:
+    return runner.metrics.registry.get_sample_value("marketdata_sidecar_resets_total", {"reason": reason}) or 0.0
+
+
+def committed(runner: Runner, inst: str = "ESH24"):
+    feed = runner.feeds.get(inst)
+    return feed.committed if feed else None
+
+
+def test_outage_buffers_up_to_buffer_max_pauses_then_flushes_without_rebuild(tmp_path, prefix, private_redis):
+    server = private_redis(persistent=True)
+    server.start()
+    path = tmp_path / "ESH24.scid"
+    rec = records("ESH24", 30_000, seed=61, first_day=date(2024, 3, 7), days=2)
+    write_scid(path, rec[:5_000])
+
+    async def scenario() -> None:
+        runner = Runner(config(tmp_path, server.url, prefix, buffer_max=3_000))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="first part")
+        server.kill()
+        write_scid(path, rec[5_000:], append=True)
+        await turn_until(runner, lambda: runner.paused, what="reading paused")
+        for _ in range(20):  # reading stays paused at the bound while Redis is away
+            await runner.step()
+            await asyncio.sleep(0.01)
+        feed = runner.feeds["ESH24"]
+        assert runner.pending_records == 3_000
+        assert feed.tail.offset == feed.committed + 3_000 * 40
+        ok, health = runner.status()
+        assert not ok and health["reading_paused"] and not health["redis"]["connected"]
+        server.start()  # same data (AOF): the buffer is flushed, nothing rebuilt
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="catch-up")
+        assert resets(runner, "redis_state_changed") == resets(runner, "redis_state_lost") == 0
+        assert runner.metrics.registry.get_sample_value("marketdata_sidecar_redis_errors_total") >= 1
+        await runner.redis.aclose()
+
+    asyncio.run(scenario())
+    with LiveCache(server.url, prefix) as cache:
+        assert_redis_matches_file(cache, path, "ESH24")
+
+
+def test_keys_lost_behind_a_live_connection_are_rebuilt_by_the_commit_guard(tmp_path, prefix):
+    path = tmp_path / "ESH24.scid"
+    rec = records("ESH24", 16_000, seed=71, first_day=date(2024, 3, 7), days=2)
+    write_scid(path, rec[:8_000])
+    client = redis.Redis.from_url(SHARED_REDIS)
+
+    async def scenario() -> None:
+        runner = Runner(config(tmp_path, SHARED_REDIS, prefix, heartbeat_every_s=3600.0))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="first part")
+        client.delete(*client.scan_iter(f"{prefix}:*"))  # e.g. a FLUSHDB by someone else
+        write_scid(path, rec[8_000:], append=True)
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="rebuild")
+        assert resets(runner, "redis_state_lost") == 1
+        await runner.redis.aclose()
+
+    asyncio.run(scenario())
+    client.close()
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        assert_redis_matches_file(cache, path, "ESH24")
+
+
+def test_replaced_file_is_read_again_from_its_start(tmp_path, prefix):
+    path = tmp_path / "ESH24.scid"
+    write_scid(path, records("ESH24", 6_000, seed=81, first_day=date(2024, 3, 7), days=1))
+    replacement = records("ESH24", 4_000, seed=82, first_day=date(2024, 3, 8), days=1)
+
+    async def scenario() -> None:
+        runner = Runner(config(tmp_path, SHARED_REDIS, prefix, rescan_every_s=0.05))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="first file")
+        tmp = tmp_path / "new.tmp"
+        write_scid(tmp, replacement)
+        os.replace(tmp, path)
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size and runner.feeds["ESH24"].ready,
+                         what="replacement")
+        await runner.redis.aclose()
+
+    asyncio.run(scenario())
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        assert_redis_matches_file(cache, path, "ESH24")
+
+
+@pytest.mark.parametrize("state", ["missing file", "corrupt header"])
+def test_unreadable_source_is_reported_by_health(tmp_path, prefix, state):
+    path = tmp_path / "ESH24.scid"
+    if state == "corrupt header":
+        path.write_bytes(b"NOPE" + bytes(100))
+
+    async def scenario() -> None:
+        runner = Runner(config(tmp_path, SHARED_REDIS, prefix, instruments=("ESH24",)))
+        for _ in range(5):
+            await runner.step()
+        ok, health = runner.status()
+        assert not ok
+        assert health["instruments"]["ESH24"]["source"] == "error"
+        assert health["redis"]["connected"] is True
+        await runner.redis.aclose()
+
+    asyncio.run(scenario())

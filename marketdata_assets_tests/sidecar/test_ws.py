@@ -1,0 +1,95 @@
+"""The WebSocket face: token required (401 before any upgrade), then committed events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from marketdata_assets.settings import Secret
+from marketdata_assets.sidecar.http import Hub, Metrics, make_app
+from marketdata_assets.storage.live_cache import LiveCache
+
+from .conftest import SHARED_REDIS, free_port, wait_for
+from .test_e2e import http_get
+
+pytestmark = pytest.mark.xdist_group("sidecar-e2e")
+TOKEN = "s3cret-token"
+
+
+async def refused(url: str, **kw) -> int:
+    with pytest.raises(InvalidStatus) as err:
+        async with connect(url, **kw):
+            pass
+    return err.value.response.status_code
+
+
+async def next_of_type(ws, kind: str, timeout: float = 60.0) -> dict:
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await ws.recv())
+            if message["type"] == kind:
+                return message
+
+
+def test_ws_streams_subscribed_bars_and_ticks_only_with_the_token(tmp_path, prefix, sidecars, writers):
+    data = tmp_path / "data"
+    data.mkdir()
+    car = sidecars(data, SHARED_REDIS, prefix, token=TOKEN).start()
+    wait_for(lambda: http_get(car.port, "/health")[0] in (200, 503), 60, what="sidecar HTTP face")
+    url = f"ws://127.0.0.1:{car.port}/ws"
+
+    async def scenario() -> list[dict]:
+        assert await refused(url) == 401
+        assert await refused(f"{url}?token=wrong") == 401
+        assert await refused(url, additional_headers={"Authorization": "Bearer wrong"}) == 401
+        async with connect(f"{url}?token={TOKEN}") as bars_ws, \
+                connect(url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ticks_ws:
+            await bars_ws.send(json.dumps({"op": "subscribe", "instruments": ["ESH24"], "events": ["bar"]}))
+            reply = await next_of_type(bars_ws, "subscribed")
+            assert reply["subscriptions"] == {"ESH24": ["bar"]}
+            await ticks_ws.send(json.dumps({"op": "subscribe", "instruments": ["*"], "events": ["tick", "quote"]}))
+            await next_of_type(ticks_ws, "subscribed")
+            await ticks_ws.send(json.dumps({"op": "subscribe", "instruments": ["../x"]}))
+            assert "invalid instrument" in (await next_of_type(ticks_ws, "error"))["error"]
+            writer = writers(data, instrument="ESH24", rate=10_000, seconds=2, seed=101)
+            tick = await next_of_type(ticks_ws, "tick")
+            assert tick["instrument"] == "ESH24" and tick["price"] > 0
+            received = []
+            while len([m for m in received if m["timeframe"] == "1m"]) < 30:
+                received.append(await next_of_type(bars_ws, "bar"))
+            for ws, name in ((ticks_ws, "*"), (bars_ws, "ESH24")):  # drained up to the reply
+                await ws.send(json.dumps({"op": "unsubscribe", "instruments": [name]}))
+                assert (await next_of_type(ws, "subscribed"))["subscriptions"] == {}
+            await asyncio.to_thread(writer.wait, 60)
+        return received
+
+    received = asyncio.run(scenario())
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        stored = cache.bars("ESH24", "1m", n=5000).set_index("ts")
+    for event in (m for m in received if m["timeframe"] == "1m"):
+        row = stored.loc[event["ts"]]
+        assert (row["open"], row["high"], row["low"], row["close"], row["volume"]) == \
+            (event["open"], event["high"], event["low"], event["close"], event["volume"])
+        assert set(event["indicators"]) >= {"rsi_14", "ema_20", "macd"}
+
+
+def test_ws_refuses_everything_when_no_token_is_configured():
+    async def scenario() -> None:
+        metrics = Metrics()
+        app = make_app(lambda: (True, {}), metrics, Hub(metrics), Secret(None))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            for kw in ({}, {"additional_headers": {"Authorization": "Bearer anything"}}):
+                assert await refused(f"ws://127.0.0.1:{port}/ws?token=anything", **kw) == 401
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(scenario())
