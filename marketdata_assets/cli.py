@@ -14,6 +14,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     sub.add_parser("demo", help="materialize the Sierra path on sample data into SQLite and print a summary")
     sub.add_parser("migrate", help="apply the warehouse migrations to MARKETDATA_WAREHOUSE_URL")
+    sub.add_parser("sidecar", add_help=False,
+                   help="the streaming sidecar: tail .scid files into Redis (see README 'Streaming sidecar')")
+    sub.add_parser("fake-providers", add_help=False,
+                   help="local fake REST providers on 127.0.0.1 (--port N, --fault yahoo=429,retry_after=1)")
     b = sub.add_parser("bench", help="run the benchmarks, write var/bench/results.json")
     b.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
     b.add_argument("--scale", type=float, default=1.0, help="fraction of the standard sizes (for a quick look)")
@@ -36,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         with open_warehouse(get_settings().warehouse_url, migrate=False) as wh:
             print("applied:", wh.migrate() or "nothing (up to date)")
         return 0
+    if args.command == "sidecar":
+        from marketdata_assets.sidecar.__main__ import main as sidecar_main
+
+        return sidecar_main(rest)
+    if args.command == "fake-providers":
+        from marketdata_assets.fakeproviders import main as fake_main
+        from marketdata_assets.settings import get_settings
+
+        if not any(a == "--port" or a.startswith("--port=") for a in rest):
+            rest = ["--port", str(get_settings().fake_providers_port), *rest]
+        return fake_main(rest)
     if args.command == "bench":
         from marketdata_assets.bench.run import run_benchmarks
 

@@ -5,13 +5,28 @@ from __future__ import annotations
 import dagster as dg
 
 from marketdata_assets.defs.bars.assets import ohlc_bars
-from marketdata_assets.defs.quality.assets import validated_ticks
+from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
+from marketdata_assets.defs.catalog.jobs import catalog_daily_job
+from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
+from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
+from marketdata_assets.defs.catalog.sensors import run_failure_webhook
+from marketdata_assets.defs.features.assets import indicators
+from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
+from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
+from marketdata_assets.defs.providers.resources import ProvidersResource
+from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
+from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
+from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
+PROVIDER_ASSETS = [symbol_map, provider_bars]
+FEATURE_ASSETS = [indicators, live_stream]
+QUALITY_ASSETS = [validated_bars]
+QUALITY_CHECKS = [freshness_checks]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -22,12 +37,17 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 
 def resources() -> dict:
-    return {"warehouse": WarehouseResource(), "sierra": SierraResource()}
+    return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
+            "metadata_providers": MetadataProvidersResource()}
 
 
 defs = dg.Definitions(
-    assets=SIERRA_ASSETS,
-    sensors=[sierra_files_sensor, automation_sensor],
+    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
+    asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
+    sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
+             sidecar_heartbeat_sensor],
+    jobs=[provider_bootstrap_job, catalog_daily_job],
+    schedules=[catalog_daily_schedule],
     resources=resources(),
     executor=dg.in_process_executor,
 )

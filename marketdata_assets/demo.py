@@ -42,8 +42,9 @@ def partitions_in(data_dir: Path, market_of) -> list[tuple[str, str]]:
     return out
 
 
-def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows per asset and timeframe, reconciliation per partition) from the warehouse."""
+def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(rows per asset and timeframe, reconciliation and quality score per partition,
+    quarantined rows per stage and rule) from the warehouse."""
     counts = []
     for asset, table in (("sierra_ticks", "raw_ticks"), ("validated_ticks", "ticks"),
                          ("validated_ticks", "base_bars"), ("validated_ticks", "quarantine")):
@@ -54,18 +55,36 @@ def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame]:
         counts.append({"asset": "ohlc_bars", "table": "ohlc_bars", "timeframe": tf, "rows": int(n)})
     recon = wh.query(
         "SELECT r.instrument, r.trading_date, r.n AS raw, "
-        "COALESCE(t.n, 0) + COALESCE(b.n, 0) AS kept, COALESCE(q.n, 0) AS quarantined "
+        "COALESCE(t.n, 0) + COALESCE(b.n, 0) AS kept, COALESCE(q.n, 0) AS quarantined, "
+        "COALESCE(t.s, 0) + COALESCE(b.s, 0) AS score_sum "
         "FROM (SELECT instrument, trading_date, COUNT(*) AS n FROM raw_ticks GROUP BY 1, 2) r "
-        "LEFT JOIN (SELECT instrument, trading_date, COUNT(*) AS n FROM ticks GROUP BY 1, 2) t "
+        "LEFT JOIN (SELECT instrument, trading_date, COUNT(*) AS n, SUM(quality_score) AS s FROM ticks "
+        "           GROUP BY 1, 2) t "
         "  ON t.instrument = r.instrument AND t.trading_date = r.trading_date "
-        "LEFT JOIN (SELECT instrument, trading_date, COUNT(*) AS n FROM base_bars GROUP BY 1, 2) b "
+        "LEFT JOIN (SELECT instrument, trading_date, COUNT(*) AS n, SUM(quality_score) AS s FROM base_bars "
+        "           WHERE origin = 'sierra' GROUP BY 1, 2) b "
         "  ON b.instrument = r.instrument AND b.trading_date = r.trading_date "
         "LEFT JOIN (SELECT instrument, trading_date, COUNT(*) AS n FROM quarantine "
         "           WHERE stage = 'validated_ticks' GROUP BY 1, 2) q "
         "  ON q.instrument = r.instrument AND q.trading_date = r.trading_date "
         "ORDER BY 1, 2")
     recon["reconciled"] = recon["raw"] == recon["kept"] + recon["quarantined"]
-    return pd.DataFrame(counts), recon
+    # partition quality score: Σ kept quality_score / raw rows (a quarantined row counts 0)
+    recon["score"] = (recon.pop("score_sum").astype(float) / recon["raw"]).round(6)
+    return pd.DataFrame(counts), recon, quarantined_by_rule(wh)
+
+
+def quarantined_by_rule(wh) -> pd.DataFrame:
+    """Quarantined rows per stage and rule (a row failing two rules counts for both)."""
+    from marketdata_assets.pipelines.quality import reason_counts
+
+    by_reason = wh.query("SELECT stage, reason, COUNT(*) AS n FROM quarantine GROUP BY stage, reason")
+    rows = []
+    for stage, part in by_reason.groupby("stage"):
+        reasons = part["reason"].repeat(part["n"].astype(int))
+        rows += [{"stage": stage, "rule": rule, "rows": n} for rule, n in reason_counts(reasons).items()]
+    out = pd.DataFrame(rows, columns=["stage", "rule", "rows"])
+    return out.sort_values(["rows", "stage", "rule"], ascending=[False, True, True], ignore_index=True)
 
 
 def run_demo() -> int:
@@ -82,8 +101,9 @@ def run_demo() -> int:
 
     import dagster as dg
 
-    from marketdata_assets.definitions import SIERRA_ASSETS, resources
+    from marketdata_assets.definitions import FEATURE_ASSETS, SIERRA_ASSETS, resources
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
+    from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
     from marketdata_assets.storage.warehouse import open_warehouse
 
@@ -97,19 +117,35 @@ def run_demo() -> int:
                          run_config=quiet)
     failed += not ref.success
     for d, inst in parts:
-        result = dg.materialize(SIERRA_ASSETS, selection=["sierra_ticks", "validated_ticks", "ohlc_bars"],
+        result = dg.materialize([*SIERRA_ASSETS, *FEATURE_ASSETS],
+                                selection=["sierra_ticks", "validated_ticks", "ohlc_bars", "indicators"],
                                 partition_key=key_for(d, inst), instance=instance, resources=res,
                                 raise_on_error=False, run_config=quiet)
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")
+    dates = sorted({d for d, _ in parts})
+    provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
+    for what in provider_failures:
+        print(f"FAILED provider path: {what}")
     with open_warehouse(settings.warehouse_url) as wh:
-        counts, recon = summary(wh)
+        counts, recon, rules = summary(wh)
+        served = wh.query("SELECT instrument, provider, COUNT(*) AS bars FROM raw_bars "
+                          "GROUP BY instrument, provider ORDER BY instrument, provider")
+        indicator_rows = wh.count("indicators")
     print(f"\nwarehouse: {settings.warehouse_url}   dagster home: {os.environ['DAGSTER_HOME']}")
     print(f"partitions materialized: {len(parts) - failed} of {len(parts)}\n")
     print(counts.to_string(index=False))
-    print("\nreconciliation (raw = kept + quarantined) per partition:")
+    print("\nquarantined rows per rule:")
+    print(rules.to_string(index=False) if len(rules) else "none")
+    print("\nreconciliation (raw = kept + quarantined) and quality score "
+          "(Σ kept quality_score / raw) per partition:")
     print(recon.to_string(index=False))
-    ok = failed == 0 and bool(recon["reconciled"].all()) and len(recon) == len(parts)
+    print(f"\nindicators: {indicator_rows} rows")
+    print(f"\nprovider bars ({', '.join(DEMO_INSTRUMENTS)}) against the local fake providers, Yahoo answering "
+          "HTTP 429 so the fallback serves:")
+    print(served.to_string(index=False) if len(served) else "none")
+    ok = (failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
+          and len(served) > 0 and indicator_rows > 0)
     print("\nOK" if ok else "\nFAILED")
     return 0 if ok else 1
