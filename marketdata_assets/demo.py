@@ -133,6 +133,8 @@ def run_demo() -> int:
         served = wh.query("SELECT instrument, provider, COUNT(*) AS bars FROM raw_bars "
                           "GROUP BY instrument, provider ORDER BY instrument, provider")
         indicator_rows = wh.count("indicators")
+        report = wh.query("SELECT status, quality, symbol_coverage, enrichment_coverage, orphan_records, "
+                          "failed_components FROM data_integrity_reports ORDER BY reported_at DESC LIMIT 1")
     print(f"\nwarehouse: {settings.warehouse_url}   dagster home: {os.environ['DAGSTER_HOME']}")
     print(f"partitions materialized: {len(parts) - failed} of {len(parts)}\n")
     print(counts.to_string(index=False))
@@ -145,6 +147,8 @@ def run_demo() -> int:
     print(f"\nprovider bars ({', '.join(DEMO_INSTRUMENTS)}) against the local fake providers, Yahoo answering "
           "HTTP 429 so the fallback serves:")
     print(served.to_string(index=False) if len(served) else "none")
+    print("\ndata integrity report (catalog job):")
+    print(report.to_string(index=False) if len(report) else "none")
     ok = (failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
           and len(served) > 0 and indicator_rows > 0)
     print("\nOK" if ok else "\nFAILED")

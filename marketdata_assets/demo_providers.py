@@ -3,7 +3,8 @@
 Starts the fake providers on a free 127.0.0.1 port with Yahoo answering HTTP 429 (so the
 fallback shows), points the provider settings at it with placeholder keys and raised rate
 limits (the demo never talks to the real APIs), and materializes ``symbol_map`` and the provider path for the demo
-instruments over the sample dates as one single-run backfill per instrument.
+instruments over the sample dates as one single-run backfill per instrument; then the daily
+catalog job (symbols, enrichment from the fake metadata providers, integrity report).
 """
 
 from __future__ import annotations
@@ -67,4 +68,8 @@ def run_provider_demo(instance, resources: dict, dates: list[str], quiet: dict) 
             for day in dates:
                 if downstream and not run(downstream, partition_key=str(key_for(day, instrument))):
                     failed.append(f"{day}|{instrument}")
+        catalog = defs.resolve_job_def("catalog_daily").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=quiet)
+        if not catalog.success:
+            failed.append("catalog_daily")
     return failed
