@@ -30,7 +30,7 @@ from marketdata_assets.pipelines.quality import (
     verdicts,
 )
 from marketdata_assets.pipelines.steps import StepResult, time_range
-from marketdata_assets.sources.sierra.scid import read_scid_window, resume_offset
+from marketdata_assets.sources.sierra.scid import probe_scid, read_scid_window, resume_offset
 from marketdata_assets.storage.warehouse import Checkpoint, Warehouse, partition_scope
 from marketdata_assets.transforms.aggregation import BAR_COLUMNS, bars_from_bars, bars_from_trades
 from marketdata_assets.transforms.gaps import find_gaps
@@ -53,8 +53,8 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
     source = str(path.resolve())
     lo, hi = market.window_us(trading_date)
     cp = None if full_refresh else wh.get_checkpoint(source, trading_date)
-    probe = read_scid_window(path, lo, lo)  # header check + fingerprint, no records decoded
-    start, reset = resume_offset(probe.header.header_size, probe.file_size, probe.fingerprint,
+    header, size, fingerprint = probe_scid(path)  # first bytes only: where to resume
+    start, reset = resume_offset(header.header_size, size, fingerprint,
                                  cp.byte_offset if cp else None, cp.fingerprint if cp else None)
     chunk = read_scid_window(path, lo, hi, start_offset=start)
     raw = raw_frame(chunk.records, instrument, market, source, run_id)

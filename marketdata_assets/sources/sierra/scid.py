@@ -151,6 +151,19 @@ def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+def probe_scid(path: str | os.PathLike) -> tuple[ScidHeader, int, str]:
+    """(validated header, file size, fingerprint) from the first bytes only: what a reader
+    needs to decide where to resume, without scanning the records."""
+    path = str(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(_FINGERPRINT_BYTES)
+    except OSError as exc:
+        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
+    return read_header(path, head), size, fingerprint_bytes(head)
+
+
 def read_scid(path: str | os.PathLike, start_offset: int | None = None) -> ScidChunk:
     """Read every whole record from ``start_offset`` (default: the first record) to the end.
 
