@@ -87,13 +87,19 @@ rec = np.zeros(n, dtype=RECORD_DTYPE)
 rec["dt"] = start + SC_EPOCH_US + np.arange(n) * 1000
 rec["high"], rec["low"], rec["close"], rec["num_trades"], rec["total_volume"] = 100.25, 100.0, 100.25, 1, 1
 data = rec.tobytes()
+pause = int(sys.argv[4])                 # byte of the records to stop at, inside one, until told to go on
 rng = np.random.default_rng(1)
 pos = 0
 while pos < len(data):
     step = int(rng.integers(1, 4000))          # arbitrary cuts: partial records happen
+    if pos < pause <= pos + step:
+        step = pause - pos
     with open(path, "ab") as fh:
         fh.write(data[pos:pos + step])
     pos += step
+    if pos == pause:
+        print("paused", flush=True)
+        sys.stdin.readline()
     time.sleep(0.001)
 print("done", flush=True)
 """
@@ -107,20 +113,27 @@ def test_file_appended_while_partitions_load_loses_and_duplicates_nothing(instan
     path.write_bytes(header_bytes())
     start = 1_710_108_000_000_000 + 60_000_000  # 2024-03-10 22:01 UTC: trading date 2024-03-11
     n = 20_000
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n), str(start)],
-                              stdout=subprocess.PIPE, text=True)
-    loads = 0
+    half = n // 2
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(n), str(start),
+                               str(half * RECORD_SIZE + 17)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # One load is certain to meet the file cut inside a record; the rest race the writer.
+    assert writer.stdout.readline() == "paused\n"
+    assert materialize_partition(instance, data_dir, warehouse_url, DAY, INST, selection=("sierra_ticks",)).success
+    with open_warehouse(warehouse_url) as wh:
+        mid = wh.count("raw_ticks", partition_scope(INST, DAY))
+    writer.stdin.write("go\n")
+    writer.stdin.flush()
     while writer.poll() is None:
         assert materialize_partition(instance, data_dir, warehouse_url, DAY, INST, selection=("sierra_ticks",)).success
-        loads += 1
-    assert writer.returncode == 0
+    assert writer.wait() == 0
     assert materialize_partition(instance, data_dir, warehouse_url, DAY, INST).success
 
     with open_warehouse(warehouse_url) as wh:
         raw = wh.read("raw_ticks", partition_scope(INST, DAY))
         ticks = wh.count("ticks", partition_scope(INST, DAY))
     offsets = np.sort(raw["source_offset"].to_numpy())
-    assert loads >= 2
+    assert mid == half
     assert len(raw) == n and ticks == n
     assert np.array_equal(offsets, HEADER_SIZE + np.arange(n) * RECORD_SIZE)
     assert raw["ts"].is_unique
