@@ -51,6 +51,16 @@ class SessionClock:
             anchor = self._anchors[day] = self.market.session_open_us(date.fromordinal(_EPOCH.toordinal() + day))
         return anchor
 
+    @property
+    def day(self) -> int:
+        """The trading date (days since epoch) last located."""
+        return self._day
+
+    def same_day(self, lo: int, hi: int) -> int | None:
+        """The session-open anchor when ``[lo, hi]`` lies in the trading date last located, else None."""
+        w_lo, w_hi = self._window
+        return self._anchor if w_lo <= lo and hi < w_hi else None
+
     def locate(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(trading days since epoch, session open µs) for each timestamp."""
         lo, hi = self._window
@@ -105,9 +115,11 @@ class Bar:
 def _running_sum(start: float, values: np.ndarray) -> float:
     """``start + v0 + v1 + …`` left to right (cumsum is sequential), so Σp·s does not depend
     on where batches were cut."""
-    if len(values) == 1:
-        return start + float(values[0])
-    return float(np.cumsum(np.concatenate(([start], values)))[-1]) if len(values) else start
+    if len(values) <= 64:  # a Python loop beats numpy's call overhead on the few values of a live batch
+        for v in values.tolist():
+            start += v
+        return start
+    return float(np.cumsum(np.concatenate(([start], values)))[-1])
 
 
 _STATE = struct.Struct("<?qqqdddddqddd?")  # has_forming, watermark, bar fields…, has_vwap
@@ -132,13 +144,22 @@ class Records:
 
 
 class _Timeframe:
-    __slots__ = ("tf", "step", "watermark", "forming")
+    __slots__ = ("tf", "step", "watermark", "forming", "anchor")
 
     def __init__(self, tf: str):
         self.tf = tf
         self.step = TIMEFRAME_US.get(tf)
         self.watermark: int | None = None
         self.forming: Bar | None = None
+        self.anchor: int | None = None  # session open the watermark bucket is counted from, when known
+
+    def holds(self, anchor: int | None, lo: int, hi: int) -> bool:
+        """Do records of one trading date (``anchor``) within ``[lo, hi]`` all fall in the watermark bucket?"""
+        if anchor is None or anchor != self.anchor:
+            return False
+        if self.step is None:
+            return self.watermark == anchor
+        return self.watermark <= lo and hi < self.watermark + self.step
 
 
 class BarBuilder:
@@ -157,16 +178,30 @@ class BarBuilder:
         """Feed a batch; returns closed bars as (timeframe, bar), each timeframe in time order."""
         if len(rec.ts) == 0:
             return []
-        days, anchors = self.clock.locate(rec.ts)
+        ts_list = rec.ts.tolist() if len(rec.ts) <= 64 else None  # a live batch: a few records
+        lo, hi = (min(ts_list), max(ts_list)) if ts_list else (int(rec.ts.min()), int(rec.ts.max()))
+        day_anchor = self.clock.same_day(lo, hi)
+        located = same_days = None
         closed: list[tuple[str, Bar]] = []
         whole: list = []  # the batch's data records as one partial bar, computed at most once
         for st in self._tfs.values():
+            if st.holds(day_anchor, lo, hi):  # the common case, decided on two scalars: nothing closes
+                if same_days is None:
+                    same_days = np.full(len(rec.ts), self.clock.day, np.int64)
+                self._same_bucket(st, rec, same_days, whole)
+                continue
+            if located is None:
+                located = self.clock.locate(rec.ts)
+                day_anchor = self.clock.same_day(lo, hi)
+            days, anchors = located
             keys = anchors if st.step is None else anchors + (rec.ts - anchors) // st.step * st.step
             if st.watermark is not None and keys[0] == st.watermark and keys[-1] == st.watermark \
                     and (len(keys) < 3 or (keys == st.watermark).all()):
-                self._same_bucket(st, rec, days, whole)  # the common case: nothing closes
+                self._same_bucket(st, rec, days, whole)
+                st.anchor = day_anchor
             else:
                 closed.extend((st.tf, bar) for bar in self._update_tf(st, rec, keys, days))
+                st.anchor = None  # re-established by the next batch that stays in the bucket
         return closed
 
     def _same_bucket(self, st: _Timeframe, rec: Records, days: np.ndarray, whole: list) -> None:

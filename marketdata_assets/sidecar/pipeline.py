@@ -31,12 +31,13 @@ from marketdata_assets.sources.sierra.scid import (
     classify,
     decode_datetimes,
 )
-from marketdata_assets.storage.live_cache import pack_bar
+from marketdata_assets.storage.live_cache import pack_bar, pack_ticks
 from marketdata_assets.transforms.incremental import IncrementalIndicators
 from marketdata_assets.transforms.indicators import DEFAULT_PARAMS, IndicatorParams
 from marketdata_assets.transforms.normalize import f32_decimal
 
 SIDE_NAMES = ("", "buy", "sell")
+STATE_LAYOUT = "2"  # 2: binary tick entries and bar rings; anything else is rebuilt from the file
 
 
 @dataclass
@@ -44,6 +45,7 @@ class ClosedBar:
     timeframe: str
     bar: Bar
     indicators: dict[str, float]
+    seq: int = 0                 # number of this bar among the timeframe's closed bars (ring slot)
 
     def packed(self) -> bytes:
         b = self.bar
@@ -86,6 +88,11 @@ class Ticks:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def packed(self) -> bytes:
+        """The ticks as concatenated ``TICK_DTYPE`` records (one stream entry each)."""
+        return pack_ticks(self.ts, self.price, self.bid, self.ask, self.size, self.offset, self.num_trades,
+                          self.trade, self.side, self.sub_trade)
+
 
 @dataclass
 class Batch:
@@ -103,6 +110,33 @@ class Batch:
     read_at: float = field(default_factory=time.monotonic)
 
 
+class DecimalMemo:
+    """:func:`f32_decimal` remembering the few distinct prices a live feed repeats.
+
+    A live batch holds a handful of prices on the tick grid: a dict lookup per value is
+    cheaper than the vectorized search over 6-9 digits. Large batches go straight to
+    ``f32_decimal``; both give the same values (it works value by value).
+    """
+
+    def __init__(self, limit: int = 100_000, small: int = 256):
+        self.limit, self.small = limit, small
+        self.memo: dict[int, float] = {}
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        if len(values) > self.small or values.dtype != np.float32:
+            return f32_decimal(values)
+        bits = values.view(np.uint32).tolist()
+        memo = self.memo
+        missing = [b for b in set(bits) if b not in memo]
+        if missing:
+            if len(memo) + len(missing) > self.limit:
+                memo.clear()
+                missing = list(set(bits))
+            found = f32_decimal(np.array(missing, np.uint32).view(np.float32))
+            memo.update(zip(missing, found.tolist(), strict=True))
+        return np.array([memo[b] for b in bits], np.float64)
+
+
 class InstrumentPipeline:
     def __init__(self, instrument: str, market: Market, params: IndicatorParams = DEFAULT_PARAMS):
         self.instrument = instrument
@@ -111,7 +145,9 @@ class InstrumentPipeline:
         self.builder = BarBuilder(market, TIMEFRAMES)
         self.indicators = {tf: IncrementalIndicators(params) for tf in TIMEFRAMES}
         self.last_id = (0, 0)
+        self.closed_count = dict.fromkeys(TIMEFRAMES, 0)  # bars closed so far per timeframe
         self.fingerprint: str | None = None
+        self.decimals = DecimalMemo()
 
     # -- processing ------------------------------------------------------------------
     def process(self, rec: np.ndarray, start_offset: int) -> Batch:
@@ -120,7 +156,7 @@ class InstrumentPipeline:
         kind, sub = classify(rec["open"], rec["high"], rec["low"], rec["total_volume"])
         trade, quote, base = kind == KIND_TRADE, kind == KIND_QUOTE, kind == KIND_BAR
         size = rec["total_volume"].astype(np.int64)
-        close, bid_all, ask_all = f32_decimal(np.concatenate((rec["close"], rec["low"], rec["high"]))).reshape(3, n)
+        close, bid_all, ask_all = self.decimals(np.concatenate((rec["close"], rec["low"], rec["high"]))).reshape(3, n)
         any_base = bool(base.any())
         bidv, askv = rec["bid_volume"].astype(np.int64), rec["ask_volume"].astype(np.int64)
         side = np.where(trade & (askv > 0) & (bidv == 0), 1, np.where(trade & (bidv > 0) & (askv == 0), 2, 0))
@@ -134,7 +170,7 @@ class InstrumentPipeline:
             ask_volume = np.where(base, askv, ask_volume)
         closed = self._bars(Records(
             ts=ts, data=trade | base,
-            open=np.where(base, f32_decimal(rec["open"]), close) if any_base else close,
+            open=np.where(base, self.decimals(rec["open"]), close) if any_base else close,
             high=np.where(base, ask_all, close) if any_base else close,
             low=np.where(base, bid_all, close) if any_base else close,
             close=close, volume=fsize, num_trades=rec["num_trades"].astype(np.int64),
@@ -169,7 +205,8 @@ class InstrumentPipeline:
                 "ts": pd.Timestamp(bar.start, unit="us", tz="UTC"), "open": bar.open, "high": bar.high,
                 "low": bar.low, "close": bar.close, "volume": bar.volume, "trading_date": bar.trading_date,
             })
-            out.append(ClosedBar(tf, bar, values))
+            out.append(ClosedBar(tf, bar, values, self.closed_count[tf]))
+            self.closed_count[tf] += 1
         return out
 
     def _stream_ids(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,8 +239,9 @@ class InstrumentPipeline:
     # -- persistence -----------------------------------------------------------------
     def state_fields(self, offset: int, indicators_of: set[str] | None = None) -> dict[str, bytes | str]:
         """Resume state at ``offset``; indicator state only for ``indicators_of`` (all if None)."""
-        fields: dict[str, bytes | str] = {"offset": str(offset), "fp": self.fingerprint or "",
-                                          "last_id": f"{self.last_id[0]}-{self.last_id[1]}"}
+        fields: dict[str, bytes | str] = {"layout": STATE_LAYOUT, "offset": str(offset), "fp": self.fingerprint or "",
+                                          "last_id": f"{self.last_id[0]}-{self.last_id[1]}",
+                                          "closed": json.dumps(self.closed_count)}
         fields.update({f"bars:{tf}": raw for tf, raw in self.builder.state().items()})
         for tf in TIMEFRAMES if indicators_of is None else indicators_of:
             fields[f"ind:{tf}"] = json.dumps(self.indicators[tf].state_dict(), allow_nan=True)
@@ -212,6 +250,11 @@ class InstrumentPipeline:
     def load(self, fields: dict[str, bytes]) -> int:
         """Restore from :meth:`state_fields` as read back from Redis; returns the offset."""
         text = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+        layout = text.get("layout", b"").decode()
+        if layout != STATE_LAYOUT:
+            raise ValueError(f"resume state of layout {layout or '1'!r}, this sidecar writes {STATE_LAYOUT!r}")
+        closed = json.loads(text["closed"])
+        self.closed_count = {tf: int(closed.get(tf, 0)) for tf in TIMEFRAMES}
         self.fingerprint = text["fp"].decode() or None
         m, s = text["last_id"].decode().split("-")
         self.last_id = (int(m), int(s))

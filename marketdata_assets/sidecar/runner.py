@@ -30,7 +30,7 @@ import os
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -43,7 +43,7 @@ from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.sidecar.config import SidecarConfig
 from marketdata_assets.sidecar.http import Hub, Metrics
 from marketdata_assets.sidecar.pipeline import Batch, InstrumentPipeline
-from marketdata_assets.sidecar.publish import RedisWriter
+from marketdata_assets.sidecar.publish import Inflight, RedisWriter
 from marketdata_assets.sidecar.tail import FileReplaced, ScidTail, Watcher, discover
 from marketdata_assets.sources.sierra.scid import RECORD_SIZE, resume_offset
 from marketdata_assets.storage.live_cache import Keys
@@ -64,6 +64,8 @@ class Feed:
     rebuild: bool = False             # next restore starts from the beginning of the file
     last_tick_us: int | None = None
     next_check: float = 0.0
+    meters: dict = field(default_factory=dict)
+    late_seen: int = 0
 
 
 class Runner:
@@ -77,11 +79,13 @@ class Runner:
         # go through _verify before anything else is written.
         self.redis = Redis.from_url(cfg.redis_url, socket_timeout=None, socket_connect_timeout=2.0,
                                     retry=Retry(NoBackoff(), 0), health_check_interval=0)
-        self.writer = RedisWriter(self.redis, self.keys, cfg.stream_maxlen, cfg.bars_kept, cfg.heartbeat_stale_s)
+        self.writer = RedisWriter(self.redis, cfg.redis_url, self.keys, cfg.stream_maxlen, cfg.bars_kept,
+                                  cfg.heartbeat_stale_s)
         self.watcher = Watcher(cfg.data_dir, cfg.poll_ms)
         self.feeds: dict[str, Feed] = {}
-        self.pending: deque[Batch] = deque()
+        self.pending: deque[Batch] = deque()   # read, not sent yet
         self.pending_records = 0
+        self.inflight: Inflight | None = None   # sent, replies not read yet (at most one)
         self.redis_ok = False
         self.redis_error: str | None = "not connected yet"
         self.redis_checked = False        # offsets compared since the last (re)connect
@@ -105,22 +109,40 @@ class Runner:
                  _safe_url(self.cfg.redis_url), self.cfg.prefix)
         try:
             while not self.stopping.is_set():
-                await self.step()
-                if not self.stopping.is_set():
+                if await self.step() == 0 and not self.stopping.is_set():
+                    await self._guard(self._finish())  # nothing to overlap with: settle the commit now
                     await self.watcher.wait()
             await self.drain()
         finally:
             self.watcher.close()
             for feed in self.feeds.values():
                 feed.tail.close()
-            await self.redis.aclose()
+            await self.aclose()
+
+    @property
+    def buffered(self) -> int:
+        """Records read from the files and not confirmed in Redis (pending + in flight)."""
+        return self.pending_records + (self.inflight.records if self.inflight else 0)
+
+    async def aclose(self) -> None:
+        """Close both Redis connections (the pool and the commit connection)."""
+        await self.writer.aclose()
+        await self.redis.aclose()
 
     async def step(self) -> int:
-        """One turn; returns the number of records read."""
+        """One turn; returns the number of records read.
+
+        Reading and processing come first: they overlap with Redis executing the commit
+        the previous turn left in flight. Its replies are collected before any other Redis
+        call, and this turn's commit is left in flight in turn.
+        """
         now = time.monotonic()
         if now >= self._next_scan:
             self._discover()
             self._next_scan = now + self.cfg.rescan_every_s
+        read = self._read()
+        if self.redis_ok:
+            await self._guard(self._finish())
         if not self.redis_ok and now >= self._next_connect:
             await self._connect()
         if self.redis_ok and not self.redis_checked:
@@ -128,12 +150,13 @@ class Runner:
         if self.redis_ok:
             for feed in self.feeds.values():
                 if not feed.ready and now >= feed.next_check:
-                    await self._guard(self._restore(feed))
-        read = self._read()
+                    if await self._guard(self._restore(feed)) and feed.ready:
+                        self.watcher.kick()  # read it on the next turn without waiting
         if self.redis_ok:
             await self._flush()
         if self.redis_ok and time.monotonic() >= self._next_beat:
-            await self._guard(self._heartbeat())
+            if await self._guard(self._finish()):
+                await self._guard(self._heartbeat())
         return read
 
     async def drain(self) -> None:
@@ -154,9 +177,11 @@ class Runner:
                       and f.tail.offset + RECORD_SIZE <= targets[f.instrument]]
             if not behind and not self.pending:
                 break
-        if self.pending:
+        if self.redis_ok:
+            await self._guard(self._finish())
+        if self.buffered:
             log.warning("stopping with %d records not in Redis; they are re-read at the next start",
-                        self.pending_records)
+                        self.buffered)
         if self.redis_ok:
             await self._guard(self._heartbeat(status="stopped"))
         log.info("stopped; offsets %s", {f.instrument: f.committed for f in self.feeds.values()})
@@ -194,7 +219,7 @@ class Runner:
         for feed in self.feeds.values():
             if not feed.ready:
                 continue
-            room = self.cfg.buffer_max - self.pending_records
+            room = self.cfg.buffer_max - self.buffered
             if room <= 0:
                 self.paused = True
                 break
@@ -217,15 +242,15 @@ class Runner:
             total += batch.records
             if len(batch.ticks):
                 feed.last_tick_us = int(batch.ticks.ts[-1])
-            self.metrics.ticks_in.labels(feed.instrument).inc(batch.records)
-        self.metrics.buffered.set(self.pending_records)
+            self._meter(feed, "in").inc(batch.records)
+        self.metrics.buffered.set(self.buffered)
         return total
 
     def _drop_pending(self, instrument: str) -> None:
         kept = deque(b for b in self.pending if b.instrument != instrument)
         self.pending_records = sum(b.records for b in kept)
         self.pending = kept
-        self.metrics.buffered.set(self.pending_records)
+        self.metrics.buffered.set(self.buffered)
 
     # -- Redis ---------------------------------------------------------------------------
     async def _guard(self, coro) -> bool:
@@ -243,7 +268,7 @@ class Runner:
         self.redis_error = f"{type(exc).__name__}: {exc}"
         self._next_connect = time.monotonic() + self._backoff
         log.warning("Redis unavailable (%s); retrying in %.1fs, %d records buffered",
-                    self.redis_error, self._backoff, self.pending_records)
+                    self.redis_error, self._backoff, self.buffered)
         self._backoff = min(self._backoff * 2, _BACKOFF_MAX_S)
 
     async def _connect(self) -> None:
@@ -319,11 +344,15 @@ class Runner:
             except (MarketDataError, KeyError, ValueError) as exc:
                 log.error("%s: unreadable resume state (%s); rebuilding", inst, exc)
                 saved = None
+                self.metrics.resets.labels("state_unreadable").inc()
             start, reset = resume_offset(feed.tail.header_size, feed.tail.size, fp_now or "", saved,
                                          pipeline.fingerprint or "")
             offset = None if reset else start
-            if reset:
+            if reset and saved is not None:
                 self.metrics.resets.labels("file_changed").inc()
+            elif saved is not None and not await self._rings_match(pipeline):
+                offset = None
+                self.metrics.resets.labels("bars_layout").inc()
         elif scratch:
             self.metrics.resets.labels("rebuild").inc()
         if offset is None:
@@ -339,52 +368,94 @@ class Runner:
         feed.next_check = time.monotonic() + self.cfg.rescan_every_s
         log.info("%s: resuming at byte %d of %d", inst, feed.tail.offset, feed.tail.size)
 
+    async def _rings_match(self, pipeline: InstrumentPipeline) -> bool:
+        """Do the bar rings in Redis hold what the resume state says, at the configured size?"""
+        for tf, head in (await self.writer.rings(pipeline.instrument)).items():
+            closed = pipeline.closed_count[tf]
+            if (head is None and closed) or (head is not None and head != (closed, self.cfg.bars_kept)):
+                log.warning("%s: %s bar ring %s does not match %d bars closed at %d kept; rebuilding",
+                            pipeline.instrument, tf, head, closed, self.cfg.bars_kept)
+                return False
+        return True
+
     async def _flush(self) -> None:
+        """Send the pending batches, ``commit_max`` records per transaction, one in flight at a time."""
         while self.pending and self.redis_ok:
+            if not await self._guard(self._finish()) or not self.pending:
+                break
             group, records = [], 0
             while self.pending and (not group or records + self.pending[0].records <= self.cfg.commit_max):
                 b = self.pending.popleft()
                 group.append(b)
                 records += b.records
+            self.pending_records -= records
             expected = {}
             for b in group:
                 expected.setdefault(b.instrument, self.feeds[b.instrument].committed)
             beat = self._beat() if time.monotonic() >= self._next_beat else None
             try:
-                result = await self.writer.commit(group, expected, beat)
+                self.inflight = await self.writer.send(group, expected, beat)
             except (RedisError, OSError) as exc:
-                self.pending.extendleft(reversed(group))
+                self._requeue(group)
                 self._redis_failed(exc)
                 return
             if beat is not None:
                 self._next_beat = time.monotonic() + self.cfg.heartbeat_every_s
-            self.pending_records -= records
-            self.metrics.duplicates.inc(result.duplicates)
-            good = [b for b in group if b.instrument not in result.mismatched]
-            self._commit_done(good)
-            for inst, in_redis in result.mismatched.items():
-                feed = self.feeds[inst]
-                self.metrics.resets.labels("redis_state_lost").inc()
-                log.warning("%s: Redis had offset %s instead of %s when committing; rebuilding", inst,
-                            in_redis, feed.committed)
-                self._drop_pending(inst)
-                feed.ready, feed.rebuild = False, True
-                if not await self._guard(self._restore(feed)):
-                    return
-        self.metrics.buffered.set(self.pending_records)
+        self.metrics.buffered.set(self.buffered)
+
+    def _requeue(self, batches: list[Batch]) -> None:
+        self.pending.extendleft(reversed(batches))
+        self.pending_records += sum(b.records for b in batches)
+
+    async def _finish(self) -> None:
+        """Collect the replies of the commit in flight, if any, and act on them.
+
+        On a Redis error its batches go back to the front of the queue (raised to
+        :meth:`_guard`); whether that EXEC applied is settled by :meth:`_verify`.
+        """
+        inflight, self.inflight = self.inflight, None
+        if inflight is None:
+            return
+        try:
+            result = await self.writer.receive(inflight)
+        except BaseException:
+            self._requeue(inflight.batches)
+            raise
+        self.metrics.duplicates.inc(result.duplicates)
+        good = [b for b in inflight.batches if b.instrument not in result.mismatched]
+        self._commit_done(good)
+        for inst, in_redis in result.mismatched.items():
+            feed = self.feeds[inst]
+            self.metrics.resets.labels("redis_state_lost").inc()
+            log.warning("%s: Redis had offset %s instead of %s when committing; rebuilding", inst,
+                        in_redis, feed.committed)
+            self._drop_pending(inst)
+            feed.ready, feed.rebuild = False, True
+            await self._restore(feed)
 
     def _commit_done(self, batches: list[Batch]) -> None:
         now = time.monotonic()
         for b in batches:
             feed = self.feeds[b.instrument]
             feed.committed = b.end_offset
-            self.metrics.ticks_out.labels(b.instrument).inc(b.records)
+            self._meter(feed, "out").inc(b.records)
             self.metrics.lag.observe(now - b.read_at)
             for c in b.closed:
                 self.metrics.bars_closed.labels(c.timeframe).inc()
-            self.metrics.late.labels(b.instrument).set(feed.pipeline.builder.late)
-        self.metrics.buffered.set(self.pending_records)
+            late = feed.pipeline.builder.late
+            if late != feed.late_seen:
+                self.metrics.late.labels(b.instrument).set(late)
+                feed.late_seen = late
+        self.metrics.buffered.set(self.buffered)
         self.hub.publish(batches)
+
+    def _meter(self, feed: Feed, which: str):
+        """The feed's labelled ticks counter (``labels()`` costs microseconds; it is looked up once)."""
+        meter = feed.meters.get(which)
+        if meter is None:
+            family = self.metrics.ticks_in if which == "in" else self.metrics.ticks_out
+            meter = feed.meters[which] = family.labels(feed.instrument)
+        return meter
 
     def _beat(self, status: str = "running") -> dict:
         return {"ts_us": int(time.time() * 1e6), "pid": os.getpid(), "host": socket.gethostname(),
@@ -422,7 +493,7 @@ class Runner:
             "status": "ok" if ok else "degraded",
             "redis": {"connected": self.redis_ok, "error": self.redis_error},
             "source": {"data_dir": str(self.cfg.data_dir), "wakeup": self.watcher.mode},
-            "buffered_records": self.pending_records, "buffer_max": self.cfg.buffer_max,
+            "buffered_records": self.buffered, "buffer_max": self.cfg.buffer_max,
             "reading_paused": self.paused,
             "instruments": instruments,
         }

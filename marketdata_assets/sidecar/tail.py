@@ -156,21 +156,27 @@ def _inotify_fd(directory: str) -> int | None:
 
 
 class Watcher:
-    """``await wait()`` returns when a watched file changed, ``stop`` is set, or after ``poll_ms``."""
+    """``await wait()`` returns when a watched file changed, ``kick`` was called, or after ``poll_ms``.
+
+    A wake-up that arrives while nobody waits is remembered, so the next ``wait`` returns at
+    once. Built on a bare future and ``call_later`` (``asyncio.wait_for`` costs a task per
+    call, which shows at thousands of wake-ups per second).
+    """
 
     def __init__(self, directory: Path, poll_ms: int, use_inotify: bool = True):
         self.poll_s = max(poll_ms, 1) / 1000.0
-        self._event = asyncio.Event()
         self._fd = _inotify_fd(str(directory)) if use_inotify and directory.is_dir() else None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken = False
+        self._waiter: asyncio.Future | None = None
 
     @property
     def mode(self) -> str:
         return "inotify" if self._fd is not None else "poll"
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if self._fd is not None:
-            self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self._fd, self._on_ready)
 
     def _on_ready(self) -> None:
@@ -179,17 +185,25 @@ class Watcher:
                 pass
         except BlockingIOError:
             pass
-        self._event.set()
+        self.kick()
 
     def kick(self) -> None:
-        self._event.set()
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def wait(self, timeout: float | None = None) -> None:
-        try:
-            await asyncio.wait_for(self._event.wait(), self.poll_s if timeout is None else timeout)
-        except TimeoutError:
-            pass
-        self._event.clear()
+        if not self._woken:
+            loop = self._loop or asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            timer = loop.call_later(self.poll_s if timeout is None else timeout, _wake, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        self._woken = False
 
     def close(self) -> None:
         if self._fd is not None:
@@ -198,3 +212,7 @@ class Watcher:
             os.close(self._fd)
             self._fd = None
 
+
+def _wake(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -114,3 +114,18 @@ def test_bar_records_aggregate_like_bars_from_bars(tmp_path):
         batch = bars_from_bars(base, market, date(2024, 3, 7), (tf,))
         live = live_bars(pipeline, closed, tf)
         pd.testing.assert_frame_equal(live, batch, check_dtype=False)
+
+
+def test_decimal_memo_gives_f32_decimal_values_across_memo_resets():
+    from marketdata_assets.sidecar.pipeline import DecimalMemo
+    from marketdata_assets.transforms.normalize import f32_decimal
+
+    rng = np.random.default_rng(5)
+    memo = DecimalMemo(limit=300)
+    for _ in range(200):
+        values = (np.round(rng.uniform(1, 6000, int(rng.integers(1, 300))) * 4) / 4).astype(np.float32)
+        values[::5] = rng.uniform(0, 2, len(values[::5])).astype(np.float32)  # values needing 7-9 digits
+        values[::11] = [np.nan, 0.0, np.inf][int(rng.integers(0, 3))]
+        np.testing.assert_array_equal(memo(values), f32_decimal(values))
+    assert 0 < len(memo.memo) <= 300
+    assert memo(np.array([1.0861500501632690], np.float32))[0] == 1.08615

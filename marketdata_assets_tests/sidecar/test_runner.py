@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import time
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import redis
 
@@ -18,7 +20,7 @@ from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.storage.live_cache import LiveCache
 
 from .conftest import SHARED_REDIS
-from .expected import assert_redis_matches_file
+from .expected import EXACT_BAR_COLUMNS, assert_redis_matches_file, batch_bars, batch_ticks
 from .writer import records
 
 
@@ -65,7 +67,7 @@ def test_outage_buffers_up_to_buffer_max_pauses_then_flushes_without_rebuild(tmp
             await runner.step()
             await asyncio.sleep(0.01)
         feed = runner.feeds["ESH24"]
-        assert runner.pending_records == 3_000
+        assert runner.buffered == 3_000
         assert feed.tail.offset == feed.committed + 3_000 * 40
         ok, health = runner.status()
         assert not ok and health["reading_paused"] and not health["redis"]["connected"]
@@ -73,7 +75,7 @@ def test_outage_buffers_up_to_buffer_max_pauses_then_flushes_without_rebuild(tmp
         await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="catch-up")
         assert resets(runner, "redis_state_changed") == resets(runner, "redis_state_lost") == 0
         assert runner.metrics.registry.get_sample_value("marketdata_sidecar_redis_errors_total") >= 1
-        await runner.redis.aclose()
+        await runner.aclose()
 
     asyncio.run(scenario())
     with LiveCache(server.url, prefix) as cache:
@@ -93,7 +95,7 @@ def test_keys_lost_behind_a_live_connection_are_rebuilt_by_the_commit_guard(tmp_
         write_scid(path, rec[8_000:], append=True)
         await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="rebuild")
         assert resets(runner, "redis_state_lost") == 1
-        await runner.redis.aclose()
+        await runner.aclose()
 
     asyncio.run(scenario())
     client.close()
@@ -114,7 +116,7 @@ def test_replaced_file_is_read_again_from_its_start(tmp_path, prefix):
         os.replace(tmp, path)
         await turn_until(runner, lambda: committed(runner) == path.stat().st_size and runner.feeds["ESH24"].ready,
                          what="replacement")
-        await runner.redis.aclose()
+        await runner.aclose()
 
     asyncio.run(scenario())
     with LiveCache(SHARED_REDIS, prefix) as cache:
@@ -135,6 +137,68 @@ def test_unreadable_source_is_reported_by_health(tmp_path, prefix, state):
         assert not ok
         assert health["instruments"]["ESH24"]["source"] == "error"
         assert health["redis"]["connected"] is True
-        await runner.redis.aclose()
+        await runner.aclose()
 
     asyncio.run(scenario())
+
+
+def test_resized_rings_and_old_layout_state_are_rebuilt_from_the_file(tmp_path, prefix):
+    path = tmp_path / "ESH24.scid"
+    write_scid(path, records("ESH24", 6_000, seed=91, first_day=date(2024, 3, 7), days=1))
+    client = redis.Redis.from_url(SHARED_REDIS)
+
+    async def run(**kw) -> Runner:
+        runner = Runner(config(tmp_path, SHARED_REDIS, prefix, **kw))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size and runner.feeds["ESH24"].ready,
+                         what="file committed")
+        await runner.aclose()
+        return runner
+
+    first = asyncio.run(run())
+    closed_1m = first.feeds["ESH24"].pipeline.closed_count["1m"]
+    assert closed_1m > 20
+    # same settings: resumes from the saved state, nothing rebuilt
+    again = asyncio.run(run())
+    assert resets(again, "bars_layout") == resets(again, "state_unreadable") == 0
+    # fewer bars kept: the rings no longer match their header, so the instrument is rebuilt
+    smaller = asyncio.run(run(bars_kept=20))
+    assert resets(smaller, "bars_layout") == 1
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        tail = cache.bars("ESH24", "1m", 10_000)
+        batch = batch_bars(batch_ticks(path, "ESH24"), "ESH24", "1m").iloc[:-1]  # the last one is forming
+        assert len(batch) == closed_1m
+        pd.testing.assert_frame_equal(tail[EXACT_BAR_COLUMNS].reset_index(drop=True),
+                                      batch[EXACT_BAR_COLUMNS].iloc[-20:].reset_index(drop=True), check_dtype=False)
+        assert client.getrange(f"{prefix}:bars:ESH24:1m", 0, 15) == struct.pack("<qq", closed_1m, 20)
+    # a resume state of the previous layout (zset bars, text tick fields) is not trusted
+    client.hset(f"{prefix}:state:ESH24", "layout", "1")
+    old = asyncio.run(run(bars_kept=5000))
+    assert resets(old, "state_unreadable") == 1
+    client.close()
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        assert_redis_matches_file(cache, path, "ESH24")
+
+
+def test_commits_go_to_the_database_named_in_the_url(tmp_path, prefix):
+    path = tmp_path / "ESH24.scid"
+    write_scid(path, records("ESH24", 3_000, seed=95, first_day=date(2024, 3, 7), days=1))
+    url = SHARED_REDIS.rsplit("/", 1)[0] + "/7"
+    db7, db0 = redis.Redis.from_url(url), redis.Redis.from_url(SHARED_REDIS)
+
+    async def scenario() -> None:
+        runner = Runner(config(tmp_path, url, prefix))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="file committed")
+        await runner.aclose()
+
+    try:
+        asyncio.run(scenario())
+        assert db7.xlen(f"{prefix}:ticks:ESH24") > 0
+        assert db0.exists(f"{prefix}:ticks:ESH24", f"{prefix}:offsets") == 0
+        with LiveCache(url, prefix) as cache:
+            assert_redis_matches_file(cache, path, "ESH24")
+    finally:
+        keys = list(db7.scan_iter(f"{prefix}:*"))
+        if keys:
+            db7.delete(*keys)
+        db7.close()
+        db0.close()

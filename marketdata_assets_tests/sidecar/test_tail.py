@@ -77,3 +77,28 @@ def test_inotify_wakes_the_watcher_on_append(tmp_path):
         return loop.time() - t0
 
     assert asyncio.run(scenario()) < 300  # woken by the append, not by the 600 s poll
+
+
+def test_a_kick_before_wait_is_remembered_and_the_poll_bounds_the_wait(tmp_path):
+    async def scenario() -> tuple[float, float, float]:
+        watcher = Watcher(tmp_path, poll_ms=150, use_inotify=False)
+        watcher.start()
+        loop = asyncio.get_running_loop()
+        watcher.kick()  # nobody waiting yet
+        t0 = loop.time()
+        await watcher.wait()
+        remembered = loop.time() - t0
+        t0 = loop.time()
+        await watcher.wait()  # the kick was consumed: this one waits for the poll period
+        polled = loop.time() - t0
+        loop.call_later(0.02, watcher.kick)
+        t0 = loop.time()
+        await watcher.wait(timeout=30)
+        kicked = loop.time() - t0
+        watcher.close()
+        return remembered, polled, kicked
+
+    remembered, polled, kicked = asyncio.run(scenario())
+    assert remembered < 0.1
+    assert polled >= 0.14
+    assert kicked < 20  # woken by the kick, not by the 30 s timeout
