@@ -96,13 +96,27 @@ def _optional_plans(work: Path, n) -> dict:
         pass
     try:
         from marketdata_assets.sidecar import bench as sidecar_bench
-        plans["sidecar"] = lambda: [_sidecar_result(r) for r in sidecar_bench.run_all()]
+        plans["sidecar"] = lambda: [x for r in sidecar_bench.run_all() for x in _sidecar_results(r)]
     except ImportError:
         pass
     return plans
 
 
 SIDECAR_GOALS = {"read": "p99 <= 1 ms", "sustained": ">= 200k ticks/s", "latency_p99": "p99 <= 2 ms"}
+
+
+def _sidecar_results(row: dict) -> list[Result]:
+    """A sidecar row, plus one row per ``extra`` figure measured beside the layout's own limit."""
+    out = [_sidecar_result(row)]
+    extra = row.get("extra") or {}
+    limit = extra.get("raw_ring_getrange_5000_p99_ms")
+    if limit:
+        for name, value in (("live_cache_last_5000_bars_read_p99_vs_ring", row["value"]),
+                            ("live_cache_bars_array_5000_p99", extra.get("bars_array_p99_ms"))):
+            if value:
+                out.append(Result(name, float(value), "ms", "raw_ring_getrange_5000_p99", float(limit),
+                                  round(float(limit) / float(value), 3)))
+    return out
 
 
 def _sidecar_result(row: dict) -> Result:
