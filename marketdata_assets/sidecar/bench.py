@@ -13,6 +13,8 @@ Every function returns ``{name, value, unit, limit_name, limit_value, ratio}`` w
   56-byte field ``t``).
 - :func:`bars_read_p99` - ``LiveCache.bars(…, 5000)`` p99 beside a raw ``ZREVRANGE`` of the
   same 5000 members.
+- :func:`redis_round_trip_p99` - the floor under the millisecond goals: a bare ``PING``
+  p99 beside the machine's worst scheduling stall (``redis-cli --intrinsic-latency``).
 
 The whole set takes well under two minutes. Run ``python -m marketdata_assets.sidecar.bench``
 to print them; ``write`` and ``bridge`` are the helper processes' entry points.
@@ -311,7 +313,44 @@ def bars_read_p99(n_bars: int = 5000, rounds: int = 2000) -> dict:
                        "bars_array_p99_ms": round(p99["bars_array"], 4)}
     return result
 
-BENCHMARKS = (append_latency_p50, append_latency_p99, sustained_ticks_per_s, bars_read_p99)
+# -- the machine's own floor --------------------------------------------------------------
+def _intrinsic_latency_worst_ms(seconds: int = 3) -> float:
+    """Longest stall of a busy loop on this machine (``redis-cli --intrinsic-latency``).
+
+    It talks to no server: it is the scheduler / hypervisor jitter any p99 here includes.
+    """
+    out = subprocess.run(["redis-cli", "--intrinsic-latency", str(seconds)], capture_output=True,
+                         text=True, check=True, timeout=seconds + 30).stdout
+    worst = [line for line in out.replace("\r", "\n").splitlines() if line.startswith("Max latency so far:")]
+    if not worst:
+        raise RuntimeError(f"redis-cli --intrinsic-latency printed no 'Max latency' line: {out[-200:]!r}")
+    return int(worst[-1].split(":")[1].split()[0]) / 1000.0
+
+
+def redis_round_trip_p99(rounds: int = 5000) -> dict:
+    """p99 of a bare ``PING`` through redis-py beside the machine's worst stall in the same run.
+
+    Not a goal: the floor under every millisecond goal above. A read or an append cannot be
+    visible in Redis faster than one round trip, and no p99 beats the machine's own stalls.
+    """
+    client = _redis()
+    try:
+        for _ in range(200):
+            client.ping()
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            client.ping()
+            times.append(time.perf_counter() - t)
+    finally:
+        client.close()
+    p99 = float(np.percentile(np.asarray(times) * 1000.0, 99))
+    return _result("redis_ping_round_trip_p99", p99, "ms", "intrinsic_latency_worst_stall_ms",
+                   _intrinsic_latency_worst_ms())
+
+
+BENCHMARKS = (append_latency_p50, append_latency_p99, sustained_ticks_per_s, bars_read_p99,
+              redis_round_trip_p99)
 
 
 def run_all() -> list[dict]:
