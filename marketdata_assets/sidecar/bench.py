@@ -16,7 +16,7 @@ Every function returns ``{name, value, unit, limit_name, limit_value, ratio}`` w
 - :func:`redis_round_trip_p99` - the floor under the millisecond goals: a bare ``PING``
   p99 beside the machine's worst scheduling stall (``redis-cli --intrinsic-latency``).
 
-The whole set takes well under two minutes. Run ``python -m marketdata_assets.sidecar.bench``
+The whole set takes about three minutes. Run ``python -m marketdata_assets.sidecar.bench``
 to print them; ``write`` and ``bridge`` are the helper processes' entry points.
 """
 
