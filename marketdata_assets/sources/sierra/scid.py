@@ -142,10 +142,11 @@ def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
     double the memory traffic of a decode; every consumer converts what it uses."""
     n = len(rec)
     ts = decode_datetimes(rec["dt"].astype(np.int64, copy=True))
-    kind, sub = classify(rec["open"], rec["high"], rec["low"], rec["total_volume"])
     columns = {"ts": pd.DatetimeIndex(ts.view("datetime64[us]")).tz_localize("UTC")}
     for name in ("open", "high", "low", "close", "num_trades", "total_volume", "bid_volume", "ask_volume"):
         columns[name] = rec[name].copy()  # detached from the memory map (a 1-record view is contiguous)
+    # on the contiguous copies: the strided record fields cost 2.5x as much to compare
+    kind, sub = classify(columns["open"], columns["high"], columns["low"], columns["total_volume"])
     columns.update({"kind": kind, "sub_trade": sub,
                     "byte_offset": first_offset + np.arange(n, dtype=np.int64) * RECORD_SIZE})
     return pd.DataFrame(columns, copy=False)
