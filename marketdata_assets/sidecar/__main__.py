@@ -38,6 +38,8 @@ async def serve(cfg: SidecarConfig) -> int:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
             await runner.redis.aclose()
             return 2
+        if not cfg.token:
+            log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
     try:
         await runner.run()
     finally:

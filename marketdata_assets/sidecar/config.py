@@ -2,7 +2,7 @@
 
 Everything comes from :func:`marketdata_assets.settings.get_settings` (read when the
 process starts, never at import); the command line may override the non-secret values.
-The WebSocket token is read from ``MARKETDATA_SIDECAR_TOKEN`` only, never from argv
+The HTTP face's token is read from ``MARKETDATA_SIDECAR_TOKEN`` only, never from argv
 (argv is visible to every user in ``ps``).
 """
 

@@ -5,18 +5,18 @@
   state. 200 when Redis answers and every file is readable, else 503.
 - ``GET /metrics`` - Prometheus text (own registry): ticks in/out, read→Redis lag
   histogram, Redis errors, buffered records, resets, duplicate/late records, RSS.
-- ``GET /ws`` - WebSocket. Token required: ``?token=…`` or ``Authorization: Bearer …``,
-  compared with ``hmac.compare_digest`` against ``MARKETDATA_SIDECAR_TOKEN``; otherwise
-  HTTP 401 before any upgrade. With no token configured every request is refused. Client
-  messages: ``{"op": "subscribe"|"unsubscribe", "instruments": [...] | ["*"],
+- ``GET /ws`` - WebSocket. Client messages: ``{"op": "subscribe"|"unsubscribe", "instruments": [...] | ["*"],
   "events": ["bar", "tick", "quote"]}``; server messages are JSON objects with ``type``
   ``bar`` / ``tick`` / ``quote`` (events, sent after they are committed to Redis),
   ``subscribed`` (current subscriptions) or ``error``. A client that falls more than
   ``queue_max`` events behind is closed (code 1013); it can catch up from Redis.
 
-``/health`` and ``/metrics`` are open: they carry no market data beyond timestamps and
-offsets and no secret, and the server binds to 127.0.0.1 by default. The access log is
-off so a ``?token=`` never reaches a log line.
+Every route needs the token: ``Authorization: Bearer …`` (what a Prometheus scrape config
+sends with ``authorization: {credentials: …}``) or ``?token=…``, compared with
+``hmac.compare_digest`` against ``MARKETDATA_SIDECAR_TOKEN``; otherwise HTTP 401, before
+any WebSocket upgrade. With no token configured every request is refused. The server
+binds to 127.0.0.1 by default, and the access log is off so a ``?token=`` never reaches
+a log line.
 """
 
 from __future__ import annotations
@@ -186,12 +186,16 @@ def make_app(status: Callable[[], tuple[bool, dict]], metrics: Metrics, hub: Hub
     async def metrics_view(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def ws_view(request: web.Request) -> web.StreamResponse:
+    @web.middleware
+    async def require_token(request: web.Request, handler) -> web.StreamResponse:
         if not token:
-            return web.Response(status=401, text="websocket disabled: MARKETDATA_SIDECAR_TOKEN is not set\n")
+            return web.Response(status=401, text="HTTP face disabled: MARKETDATA_SIDECAR_TOKEN is not set\n")
         if not _authorized(request, token):
             return web.Response(status=401, text="missing or wrong token\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="marketdata-sidecar"'})
+        return await handler(request)
+
+    async def ws_view(request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(heartbeat=30.0)
         await ws.prepare(request)
         client = _Client(ws, hub.queue_max)
@@ -219,7 +223,7 @@ def make_app(status: Callable[[], tuple[bool, dict]], metrics: Metrics, hub: Hub
             metrics.ws_clients.set(len(hub.clients))
         return ws
 
-    app = web.Application()
+    app = web.Application(middlewares=[require_token])
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/ws", ws_view)

@@ -27,9 +27,12 @@ from .writer import records
 pytestmark = pytest.mark.xdist_group("sidecar-e2e")
 
 
-def http_get(port: int, path: str) -> tuple[int, str]:
+def http_get(port: int, path: str, token: str | None = "s3cret") -> tuple[int, str]:
+    """GET with the token the ``sidecars`` fixture configures by default (None: without one)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+        with urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers),
+                                    timeout=10) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

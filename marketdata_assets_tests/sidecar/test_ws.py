@@ -1,4 +1,4 @@
-"""The WebSocket face: token required (401 before any upgrade), then committed events."""
+"""The HTTP face: token required on every route (401 before any upgrade), then committed events."""
 
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ def test_ws_streams_subscribed_bars_and_ticks_only_with_the_token(tmp_path, pref
     data = tmp_path / "data"
     data.mkdir()
     car = sidecars(data, SHARED_REDIS, prefix, token=TOKEN).start()
-    wait_for(lambda: http_get(car.port, "/health")[0] in (200, 503), 60, what="sidecar HTTP face")
+    wait_for(lambda: http_get(car.port, "/health", TOKEN)[0] in (200, 503), 60, what="sidecar HTTP face")
     url = f"ws://127.0.0.1:{car.port}/ws"
+    for path in ("/health", "/metrics"):
+        assert http_get(car.port, path, None)[0] == http_get(car.port, path, "wrong")[0] == 401
+        assert http_get(car.port, f"{path}?token={TOKEN}", None)[0] in (200, 503)
+    assert "marketdata_sidecar_ticks_in" in http_get(car.port, "/metrics", TOKEN)[1]
 
     async def scenario() -> list[dict]:
         assert await refused(url) == 401
@@ -89,6 +93,9 @@ def test_ws_refuses_everything_when_no_token_is_configured():
         try:
             for kw in ({}, {"additional_headers": {"Authorization": "Bearer anything"}}):
                 assert await refused(f"ws://127.0.0.1:{port}/ws?token=anything", **kw) == 401
+            for path in ("/health", "/metrics"):
+                status, body = await asyncio.to_thread(http_get, port, path, "anything")
+                assert status == 401 and "MARKETDATA_SIDECAR_TOKEN is not set" in body
         finally:
             await runner.cleanup()
 
