@@ -17,6 +17,7 @@ class Result:
     limit_value: float
     ratio: float          # ours / limit for throughputs; limit / ours for durations (1.0 = at the limit)
     goal: str = ""
+    detail: dict | None = None  # where the time went (results.json only, not the table)
 
     def as_dict(self) -> dict:
         return asdict(self)

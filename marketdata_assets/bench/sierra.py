@@ -199,7 +199,10 @@ def bench_partition_end_to_end(work: Path, n: int, url: str, label: str) -> Resu
             run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
         )
         took = time.perf_counter() - t0
-    assert result.success
+        assert result.success
+        steps = {s.step_key: round(s.end_time - s.start_time, 3)
+                 for s in instance.get_run_step_stats(result.run_id) if s.start_time and s.end_time}
     (data_dir / f"{INSTRUMENT}.scid").unlink()
+    print(f"  {label} steps (s): {steps}", flush=True)
     return Result(f"partition end to end, {n:,} ticks ({label})", round(took, 3), "s", "goal", 10.0,
-                  round(10.0 / took, 3), "<= 10 s")
+                  round(10.0 / took, 3), "<= 10 s", detail={"step_seconds": steps})
