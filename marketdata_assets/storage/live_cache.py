@@ -139,14 +139,6 @@ def pack_bar(ts: int, open_: float, high: float, low: float, close: float, volum
     return BAR_STRUCT.pack(ts, open_, high, low, close, volume, num_trades, bid_volume, ask_volume, vwap)
 
 
-def unpack_bars(members: list[bytes], timeframe: str) -> pd.DataFrame:
-    """Packed bar members (any order) → a frame with the batch bar columns, sorted by ts."""
-    arr = np.frombuffer(b"".join(reversed(members)), dtype=BAR_DTYPE) if members else np.empty(0, BAR_DTYPE)
-    if len(arr) > 1 and not (arr["ts"][1:] >= arr["ts"][:-1]).all():  # newest first is the common order
-        arr = arr[np.argsort(arr["ts"], kind="stable")]
-    return bars_frame(arr, timeframe)
-
-
 # -- bar frames ------------------------------------------------------------------------
 # A record seen as ten 8-byte words: 0 ts, 1-5 open..volume, 6 num_trades, 7-9 bid_volume..vwap.
 _FLOAT_WORDS = np.array([BAR_FIELDS.index(f) for f in _FLOAT_FIELDS])

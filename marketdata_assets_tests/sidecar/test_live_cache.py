@@ -32,7 +32,6 @@ from marketdata_assets.storage.live_cache import (
     pack_bar,
     ring_append_commands,
     ring_header,
-    unpack_bars,
 )
 
 from .conftest import SHARED_REDIS
@@ -61,7 +60,7 @@ def test_bar_codec_round_trips_80_bytes_with_nan_vwap():
     members = [pack_bar(120_000_000, 2.0, 3.0, 1.0, 2.5, 10.0, 4, 6.0, 4.0, math.nan),
                pack_bar(60_000_000, 1.0, 2.0, 0.5, 1.5, 7.0, 3, 3.0, 4.0, 1.25)]
     assert {len(m) for m in members} == {80}
-    frame = unpack_bars(members, "1m")
+    frame = bars_frame(b"".join(reversed(members)), "1m")
     assert list(frame.columns) == BAR_COLUMNS
     assert frame["ts"].tolist() == [pd.Timestamp(60, unit="s", tz="UTC"), pd.Timestamp(120, unit="s", tz="UTC")]
     assert frame["vwap"].iloc[0] == 1.25 and math.isnan(frame["vwap"].iloc[1])
