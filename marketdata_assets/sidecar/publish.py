@@ -67,7 +67,6 @@ class Inflight:
     expected: dict[str, int | None]
     replies: int                      # replies to read: +OK, one +QUEUED per command, EXEC
     records: int
-    heartbeat: bool
 
 
 def _offset(value: bytes | None) -> int | None:
@@ -89,10 +88,6 @@ class CommitConnection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._parser = hiredis.Reader(replyError=ResponseError)
-
-    @property
-    def is_open(self) -> bool:
-        return self._writer is not None
 
     async def open(self) -> None:
         if self._writer is not None:
@@ -183,7 +178,7 @@ class RedisWriter:
         except BaseException:
             self.conn.close()
             raise
-        return Inflight(batches, expected, commands + 2, sum(b.records for b in batches), heartbeat is not None)
+        return Inflight(batches, expected, commands + 2, sum(b.records for b in batches))
 
     async def receive(self, inflight: Inflight) -> CommitResult:
         """Read the replies of ``inflight``; raises on a connection error or timeout."""

@@ -263,12 +263,18 @@ def ring_append_commands(key: str, capacity: int, first_seq: int, members: list[
 
 
 def ring_header(raw: bytes | None) -> tuple[int, int] | None:
-    """``GETRANGE key 0 15`` of a ring → ``(total, capacity)``; None for a missing key."""
+    """``GETRANGE key 0 15`` of a ring → ``(total, capacity)``; None for a missing key.
+
+    Raises ValueError for a header of the wrong size or impossible values.
+    """
     if not raw:
         return None
     if len(raw) != RING_HEADER.size:
-        raise ValueError(f"bar ring header is {len(raw)} bytes, not {RING_HEADER.size}")
-    return RING_HEADER.unpack(raw)
+        raise ValueError(f"{len(raw)}-byte ring header")
+    total, capacity = RING_HEADER.unpack(raw)
+    if capacity < 1 or total < 0:
+        raise ValueError(f"ring header total {total}, capacity {capacity}")
+    return total, capacity
 
 
 # KEYS[1] the ring, ARGV[1] n (>= 0); with KEYS[2] (the forming-bar hash), ARGV[2] the timeframe.
@@ -491,14 +497,14 @@ class LiveCache:
 
     def _ring_header(self, key: str, head: bytes) -> tuple[int, int]:
         """Check a ring header and remember the key's capacity; (0, 0) for a missing key."""
-        if not head:
+        try:
+            header = ring_header(head)
+        except ValueError as exc:
+            raise StorageError(f"CORRUPT bars key {key}: {exc}") from None
+        if header is None:
             self._capacity.pop(key, None)
             return 0, 0
-        if len(head) != RING_HEADER.size:
-            raise StorageError(f"CORRUPT bars key {key}: {len(head)}-byte ring header")
-        total, capacity = RING_HEADER.unpack(head)
-        if capacity < 1 or total < 0:
-            raise StorageError(f"CORRUPT bars key {key}: ring header total {total}, capacity {capacity}")
+        total, capacity = header
         self._capacity[key] = capacity
         return total, capacity
 
