@@ -65,7 +65,7 @@ class Feed:
     last_tick_us: int | None = None
     next_check: float = 0.0
     meters: dict = field(default_factory=dict)
-    late_seen: int = 0
+    late_seen: int = -1               # late records last exported (-1: none yet, so 0 is exported once)
 
 
 class Runner:

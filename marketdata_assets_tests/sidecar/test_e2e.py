@@ -80,6 +80,7 @@ def test_every_tick_once_and_bars_equal_batch_while_files_grow(tmp_path, prefix,
     assert 'marketdata_sidecar_ticks_in_total{instrument="ESH24"} 40000.0' in text
     assert 'marketdata_sidecar_ticks_out_total{instrument="ESH24"} 40000.0' in text
     assert "marketdata_sidecar_lag_seconds_bucket" in text and "marketdata_sidecar_rss_bytes" in text
+    assert 'marketdata_sidecar_late_trades{instrument="CLJ24"} 0.0' in text  # exported even when none is late
 
 
 @pytest.mark.slow
