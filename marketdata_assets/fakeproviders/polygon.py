@@ -74,7 +74,8 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
         start, end = _bound(lo, profile.tz, False), _bound(hi, profile.tz, True)
     except ValueError:
         return _bad(call, f"Could not parse the time parameter: {lo!r} / {hi!r}")
-    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end)
+    index = ticker.upper().startswith("I:")
+    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end, index)
     offset = int(json.loads(base64.urlsafe_b64decode(call.query["cursor"]))) if "cursor" in call.query else 0
     page_size = min(int(call.query.get("limit", 5000)), 50000, PAGE_CAP)
     page = results[offset:offset + page_size]
@@ -89,7 +90,7 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
     return Answer(200, body)
 
 
-def _results(profile, span: str, start: datetime, end: datetime) -> list[dict]:
+def _results(profile, span: str, start: datetime, end: datetime, index: bool = False) -> list[dict]:
     rows = []
     if span == "minute":
         epochs, values = minute_bars(profile, start, end)
@@ -97,11 +98,12 @@ def _results(profile, span: str, start: datetime, end: datetime) -> list[dict]:
             rows.append({"v": v, "vw": round((h + low + c) / 3, 4), "o": o, "c": c, "h": h, "l": low,
                          "t": int(t) * 1000, "n": int(v // 10) + 1})
         return rows
+    stamp = timedelta(hours=1) if index else timedelta(0)  # Polygon stamps index days at 01:00 New York
     for day, (o, h, low, c, v) in daily_bars(profile, start.date() - timedelta(days=1), end.date()):
         label = local_midnight(day, profile.tz)
         if start <= label < end:
             rows.append({"v": v, "vw": round((h + low + c) / 3, 4), "o": o, "c": c, "h": h, "l": low,
-                         "t": int(label.timestamp()) * 1000, "n": int(v // 10) + 1})
+                         "t": int((label + stamp).timestamp()) * 1000, "n": int(v // 10) + 1})
     return rows
 
 

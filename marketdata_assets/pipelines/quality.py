@@ -233,6 +233,28 @@ def provider_candidates(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def bar_warmup(wh: Warehouse, instrument: str, market: Market, origin: str, trading_date: date,
+               params: badticks.BadTickParams) -> tuple[float | None, dict]:
+    """The bad-tick scale the instrument's previous partition of ``base_bars`` (``origin``)
+    ended with, for the warm-up of ``trading_date`` (None: none stored), and which scale the
+    warm-up uses (the larger of it and the asset-class default), in basis points, for the
+    metadata."""
+    prev = wh.query(
+        "SELECT trading_date, ts, high, low, close FROM base_bars WHERE instrument = %(i)s AND origin = %(o)s "
+        "AND trading_date = (SELECT MAX(trading_date) FROM base_bars WHERE instrument = %(i)s "
+        "AND origin = %(o)s AND trading_date < %(d)s) ORDER BY ts",
+        {"i": instrument, "o": origin, "d": str(trading_date)})
+    closes = prev["close"].to_numpy(np.float64)
+    scale = badticks.history_scale(closes, prev["high"].to_numpy(np.float64), prev["low"].to_numpy(np.float64),
+                                   params) if len(prev) else None
+    default_bp = params.warmup_scale_bps(market.asset_class)
+    scale_bp = None if scale is None else scale / closes[-1] * 1e4
+    if scale_bp is None or scale_bp <= default_bp:
+        return scale, {"from": f"asset class {market.asset_class}", "scale_bp": default_bp}
+    return scale, {"from": f"previous partition {str(prev['trading_date'].iloc[0])[:10]}",
+                   "scale_bp": round(float(scale_bp), 3)}
+
+
 def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
                            tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE,
                            params: QualityParams = DEFAULT_PARAMS, run_gx: bool = True,
@@ -245,8 +267,9 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
     raw = wh.read("raw_bars", scope, order_by=("ts", "provider"))
     cand = as_dates(provider_candidates(raw))
     other_tf = cand["timeframe"].to_numpy() != "1m"
+    prior_scale, warmup = bar_warmup(wh, instrument, market, "provider", trading_date, params.bars)
     report = assess_bars(cand[~other_tf].reset_index(drop=True), market, trading_date, tick_size, params,
-                         run_gx=run_gx and bool((~other_tf).any()), runner=runner)
+                         run_gx=run_gx and bool((~other_tf).any()), runner=runner, prior_scale=prior_scale)
     rejected = report.quarantined
     if other_tf.any():
         rejected = pd.concat([rejected, cand[other_tf].assign(reason="timeframe_not_1m")], ignore_index=True)
@@ -270,5 +293,6 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
                  "partition_score": round(score, 6),
                  "providers": ", ".join(sorted(raw["provider"].unique().tolist())) or "-",
                  "tick_size": "-" if tick_size is None else str(tick_size),
+                 "bad_tick_warmup": warmup,
                  "seconds": {k: round(v, 4) for k, v in report.seconds.items()}},
         verdicts=checks, partition_score=score, quarantined=len(quarantine))

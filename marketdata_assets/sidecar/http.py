@@ -144,11 +144,21 @@ def _supplied_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
+def _raw(text: str) -> bytes:
+    """The bytes behind a header/query/environment string: their non-UTF-8 bytes arrive as
+    lone surrogates (``surrogateescape``), which a plain ``encode()`` refuses with an error."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _authorized(request: web.Request, token: Secret) -> bool:
+    """A token that is not the configured one, in any encoding, is simply not authorized."""
     expected, supplied = token.get(), _supplied_token(request)
     if not expected or not supplied:
         return False
-    return hmac.compare_digest(supplied.encode(), expected.encode())
+    try:
+        return hmac.compare_digest(_raw(supplied), _raw(expected))
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: not the token either
+        return False
 
 
 def _apply(client: _Client, msg: dict[str, Any]) -> dict[str, Any]:

@@ -137,3 +137,25 @@ def test_closed_market_day_stores_nothing_even_when_a_provider_fails(fake, insta
     assert result.success
     with open_warehouse(f"sqlite:///{tmp_path}/wh.db") as wh:
         assert wh.count("raw_bars") == 0
+
+
+def test_one_unservable_day_fails_on_its_own_and_the_served_days_are_materialized(fake, instance, warehouse_url):
+    for p in ("yahoo", "alphavantage", "twelvedata", "polygon"):
+        fake.set_fault(p, "empty", count=1)  # the first day (an open Monday): every provider answers "no data"
+
+    result = run_backfill(instance, warehouse_url, DAYS[0], DAYS[2], raise_on_error=False)
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{DAYS[0]}|AAPL" in message and f"{DAYS[1]}|AAPL" not in message and f"{DAYS[2]}|AAPL" not in message
+    key = dg.AssetKey("provider_bars")
+    assert instance.get_materialized_partitions(key) == {f"{d}|AAPL" for d in DAYS[1:3]}
+    records = instance.fetch_materializations(  # the events automation reads: one per served day
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[f"{d}|AAPL" for d in DAYS]), limit=10).records
+    assert sorted(r.partition_key for r in records) == [f"{d}|AAPL" for d in DAYS[1:3]]
+    for r in records:
+        assert r.asset_materialization.metadata["provider"].value == "yahoo"
+        assert r.asset_materialization.metadata["dagster/row_count"].value > 300
+    with open_warehouse(warehouse_url) as wh:
+        raw = wh.read("raw_bars", {"instrument": "AAPL"})
+    assert sorted(raw["trading_date"].unique()) == DAYS[1:3]

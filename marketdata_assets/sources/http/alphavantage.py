@@ -101,7 +101,7 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
             names[match.group(1)] = key
     columns = {name: [series[s].get(key) for s in stamps] for name, key in names.items()}
     ts = local_to_utc(stamps, tz, provider=NAME)
-    return bars_frame(ts, columns, provider=NAME, request=request)
+    return bars_frame(ts, columns, provider=NAME, request=request, day_tz=tz if timeframe == "1d" else None)
 
 
 def _months(start: datetime, end: datetime) -> list[str]:

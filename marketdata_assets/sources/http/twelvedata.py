@@ -90,7 +90,7 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
     columns = {c: [v.get(c) for v in values] for c in ("open", "high", "low", "close")}
     if any("volume" in v for v in values):
         columns["volume"] = [v.get("volume") for v in values]
-    return bars_frame(ts, columns, provider=NAME, request=request)
+    return bars_frame(ts, columns, provider=NAME, request=request, day_tz=tz if timeframe == "1d" else None)
 
 
 class TwelveDataProvider(HttpProvider):
