@@ -38,6 +38,10 @@ RECORD_DTYPE = np.dtype([
 HEADER_SIZE = HEADER_DTYPE.itemsize   # 56
 RECORD_SIZE = RECORD_DTYPE.itemsize   # 40
 SC_EPOCH_US = 2_209_161_600_000_000   # 1899-12-30 → 1970-01-01 in µs
+DAY_US = 86_400_000_000
+# first Sierra DateTime that is no longer a valid instant: 10000-01-01 (2,958,466 days after 1899-12-30)
+SC_MAX_US = 2_958_466 * DAY_US
+TS_INVALID = np.iinfo(np.int64).min   # a DateTime that decodes to no instant; NaT as datetime64
 SINGLE_TRADE = np.float32(0.0)
 FIRST_SUB_TRADE = np.float32(-1.99900095e37)
 LAST_SUB_TRADE = np.float32(-1.99900197e37)
@@ -114,14 +118,28 @@ def resume_offset(header_size: int, file_size: int, fingerprint: str,
 
 
 def decode_datetimes(dt: np.ndarray) -> np.ndarray:
-    """Sierra ``DateTime`` (int64 µs since 1899-12-30, or legacy f64 days) → Unix µs."""
+    """Sierra ``DateTime`` (int64 µs since 1899-12-30, or legacy f64 days) → Unix µs.
+
+    A value that is no instant Sierra Chart could have written (before its epoch, from year
+    10000 on, a NaN or infinite legacy day count: INT64_MIN, INT64_MAX, garbage bytes,
+    1e300 days) decodes to :data:`TS_INVALID` (NaT as ``datetime64``), never to a wrapped
+    or overflowed time; :func:`valid_timestamps` tells them apart."""
     top = (dt >> 56) & 0xFF
     legacy = (top >= 0x3E) & (top <= 0x41)
-    out = dt - SC_EPOCH_US
+    ok = (dt >= 0) & (dt < SC_MAX_US)
+    out = np.where(ok, dt - SC_EPOCH_US, TS_INVALID)
     if legacy.any():
         days = dt[legacy].view(np.float64)
-        out[legacy] = np.round(days * 86_400_000_000.0).astype(np.int64) - SC_EPOCH_US
+        good = np.isfinite(days) & (days >= 0) & (days < SC_MAX_US / DAY_US)
+        us = np.full(len(days), TS_INVALID, dtype=np.int64)
+        us[good] = np.round(days[good] * float(DAY_US)).astype(np.int64) - SC_EPOCH_US
+        out[legacy] = us
     return out
+
+
+def valid_timestamps(ts_us: np.ndarray) -> np.ndarray:
+    """True where a decoded timestamp is an instant (not :data:`TS_INVALID`)."""
+    return ts_us != TS_INVALID
 
 
 def classify(open_: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
