@@ -31,7 +31,7 @@ from marketdata_assets.pipelines.quality import (
 )
 from marketdata_assets.pipelines.steps import StepResult, time_range
 from marketdata_assets.sources.sierra.scid import probe_scid, read_scid_window, resume_offset
-from marketdata_assets.storage.warehouse import Checkpoint, Warehouse, partition_scope
+from marketdata_assets.storage.warehouse import Checkpoint, PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.aggregation import BAR_COLUMNS, bars_from_bars, bars_from_trades
 from marketdata_assets.transforms.gaps import find_gaps
 from marketdata_assets.transforms.normalize import raw_frame, split_raw, ts_us
@@ -78,7 +78,8 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
     grid rule). Kept rows carry their ``quality_score``; every quarantined row goes to
     ``quarantine`` (stage ``validated_ticks``) with the rules it failed. raw = kept +
     quarantined is verified before anything is written (:class:`ReconciliationError`);
-    then each target is replaced for the partition, so a re-run never duplicates."""
+    then the three targets are replaced for the partition in one transaction, so a reader
+    sees all of this validation or none of it, and a re-run never duplicates."""
     scope = partition_scope(instrument, trading_date)
     raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
     ticks, bars = (as_dates(f) for f in split_raw(raw))
@@ -97,9 +98,9 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
     kept = len(t_kept) + len(b_kept)
     if len(raw) != kept + len(quarantine):
         raise ReconciliationError(instrument, trading_date, len(raw), kept, len(quarantine))
-    wh.replace_partition("ticks", t_kept, scope)
-    wh.replace_partition("base_bars", b_kept, {**scope, "origin": "sierra"})
-    wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_ticks"})
+    wh.replace_partitions([PartitionWrite("ticks", t_kept, scope),  # one transaction: raw = kept + quarantined
+                           PartitionWrite("base_bars", b_kept, {**scope, "origin": "sierra"}),
+                           PartitionWrite("quarantine", quarantine, {**scope, "stage": "validated_ticks"})])
     checks = verdicts(reports, check_rules(["ticks", "bars"]), max_share)
     score = partition_score(reports, len(raw))
     first, last = time_range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
