@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,10 +227,17 @@ def instrument_from_path(path: str | os.PathLike) -> str:
 
 
 def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offset: int | None = None) -> ScidChunk:
-    """Like :func:`read_scid`, keeping only records with ``lo_us <= ts < hi_us``.
+    """Like :func:`read_scid`, keeping only records with ``lo_us <= ts < hi_us``."""
+    return read_scid_where(path, lambda ts: np.flatnonzero((ts >= lo_us) & (ts < hi_us)), start_offset)
 
-    Only the 8-byte timestamps of the scanned range are decoded to find the window; the
-    other fields are decoded for the selected records only.
+
+def read_scid_where(path: str | os.PathLike, select: Callable[[np.ndarray], np.ndarray],
+                    start_offset: int | None = None) -> ScidChunk:
+    """Like :func:`read_scid`, keeping the records at the positions ``select`` picks from
+    the Unix µs timestamps of every whole record from ``start_offset``.
+
+    Only the 8-byte timestamps of the scanned range are decoded to select; the other
+    fields are decoded for the selected records only.
     """
     path = str(path)
     with open(path, "rb") as fh:
@@ -247,10 +255,9 @@ def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offs
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
                 try:
-                    ts = decode_datetimes(rec["dt"].astype(np.int64))
-                    idx = np.flatnonzero((ts >= lo_us) & (ts < hi_us))
+                    idx = np.asarray(select(decode_datetimes(rec["dt"].astype(np.int64))), dtype=np.int64)
                     frame = decode_records(rec[idx], 0)
-                    frame["byte_offset"] = start + idx.astype(np.int64) * RECORD_SIZE
+                    frame["byte_offset"] = start + idx * RECORD_SIZE
                 finally:
                     del rec
     return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
@@ -258,14 +265,17 @@ def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offs
                      fingerprint=fingerprint_bytes(head), records=frame)
 
 
-def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None) -> tuple[np.ndarray, int]:
-    """Unix µs of every whole record from ``start_offset``, and the offset after them."""
+def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None,
+                    end_offset: int | None = None) -> tuple[np.ndarray, int]:
+    """Unix µs of every whole record from ``start_offset`` (up to ``end_offset``), and the
+    offset after them."""
     path = str(path)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         header = read_header(path, fh.read(HEADER_SIZE))
         start = header.header_size if start_offset is None else start_offset
-        n = max(0, (size - start) // RECORD_SIZE)
+        stop = size if end_offset is None else min(size, end_offset)
+        n = max(0, (stop - start) // RECORD_SIZE)
         if n == 0:
             return np.empty(0, np.int64), start
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
