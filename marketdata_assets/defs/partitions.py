@@ -45,6 +45,26 @@ def build_market_partitions(start: str = DATE_START) -> dg.MultiPartitionsDefini
 market_partitions = build_market_partitions()
 
 
+def with_partitions_start(assets: Iterable, start: str) -> list:
+    """``assets`` with :data:`market_partitions` replaced, on each asset and on its checks,
+    by the same partitions starting at ``start`` (ISO date). Called when the Definitions
+    are built; anything else passes through unchanged."""
+    if start == DATE_START:
+        return list(assets)
+    new = build_market_partitions(start)
+    out = []
+    for a in assets:
+        if isinstance(a, dg.AssetsDefinition) and a.partitions_def == market_partitions:
+            attrs = a.get_attributes_dict()
+            attrs["specs"] = [spec.replace_attributes(partitions_def=new) for spec in a.specs]
+            attrs["check_specs_by_output_name"] = {
+                name: spec._replace(partitions_def=new) if spec.partitions_def == market_partitions else spec
+                for name, spec in a.check_specs_by_output_name.items()}
+            a = dg.AssetsDefinition.dagster_internal_init(**attrs)
+        out.append(a)
+    return out
+
+
 def date_range(partitions_def: dg.PartitionsDefinition | None = None) -> DateRange:
     """The dates of the partition set now, first and last (tomorrow) included."""
     multi = partitions_def if isinstance(partitions_def, dg.MultiPartitionsDefinition) else market_partitions
