@@ -1,5 +1,5 @@
-"""Run as a process: validate one Sierra partition (``raw_ticks`` → ``ticks``, ``base_bars``,
-``quarantine``), stalling once the first table's rows are written: it prints 'between' and
+"""Run as a process: validate one partition (``validated_ticks``: ``raw_ticks`` → ``ticks``,
+``base_bars``, ``quarantine``; ``validated_bars``: ``raw_bars`` → ``base_bars``, ``quarantine``), stalling once the first table's rows are written: it prints 'between' and
 waits there for the storage test to SIGKILL it."""
 
 import sys
@@ -7,6 +7,7 @@ import time
 from datetime import date
 
 from marketdata_assets.model.sessions import market_for_instrument
+from marketdata_assets.pipelines.quality import validate_provider_bars
 from marketdata_assets.pipelines.sierra import validate
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets.storage.warehouse import postgres as pg_backend
@@ -31,8 +32,9 @@ def stall_before_second_table() -> None:
 
 
 if __name__ == "__main__":
-    url, instrument, day = sys.argv[1], sys.argv[2], date.fromisoformat(sys.argv[3])
+    url, step, instrument, day = sys.argv[1], sys.argv[2], sys.argv[3], date.fromisoformat(sys.argv[4])
     stall_before_second_table()
     with open_warehouse(url) as wh:
-        validate(wh, instrument, market_for_instrument(instrument), day, "killed", tick_size=0.25, run_gx=False)
+        run = validate if step == "validated_ticks" else validate_provider_bars
+        run(wh, instrument, market_for_instrument(instrument), day, "killed", tick_size=0.25, run_gx=False)
     print("committed", flush=True)
