@@ -47,16 +47,16 @@ market_partitions = build_market_partitions()
 
 def with_partitions_start(assets: Iterable, start: str) -> list:
     """``assets`` with :data:`market_partitions` replaced, on each asset and on its checks,
-    by the same partitions starting at ``start`` (ISO date). Called when the Definitions
-    are built; anything else passes through unchanged."""
-    if start == DATE_START:
-        return list(assets)
+    by the same partitions starting at ``start`` (ISO date), and with definition metadata
+    ``partition_date`` saying what the ``date`` dimension means (the UI shows it). Called
+    when the Definitions are built; anything else passes through unchanged."""
     new = build_market_partitions(start)
     out = []
     for a in assets:
         if isinstance(a, dg.AssetsDefinition) and a.partitions_def == market_partitions:
             attrs = a.get_attributes_dict()
-            attrs["specs"] = [spec.replace_attributes(partitions_def=new) for spec in a.specs]
+            attrs["specs"] = [spec.replace_attributes(partitions_def=new, metadata={
+                **spec.metadata, "partition_date": DATE_DESCRIPTION}) for spec in a.specs]
             attrs["check_specs_by_output_name"] = {
                 name: spec._replace(partitions_def=new) if spec.partitions_def == market_partitions else spec
                 for name, spec in a.check_specs_by_output_name.items()}

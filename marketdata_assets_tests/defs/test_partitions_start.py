@@ -42,6 +42,9 @@ def test_start_is_read_when_the_definitions_are_built(monkeypatch):
 
     assert starts(default) == {"2020-01-01"}
     assert starts(configured) == {"2024-03-11"}
+    for a in configured.get_repository_def().assets_defs_by_key.values():
+        if a.partitions_def is not None:
+            assert "trading date" in a.specs_by_key[a.key].metadata["partition_date"]
 
 
 def test_a_start_that_is_no_date_is_refused(monkeypatch):
