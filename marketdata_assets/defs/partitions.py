@@ -1,9 +1,10 @@
 """Partitions: trading date × instrument.
 
 ``date`` is the trading date of the instrument's market (see ``model/sessions.py``), not a
-UTC calendar day; ``end_offset=2`` keeps tomorrow's date available (``end_offset=1`` ends
-at today's UTC date) because CME's trading date rolls at 17:00 Chicago time, before UTC
-midnight. Dimension names sort as ``date|instrument``, so the CLI
+UTC calendar day; ``end_offset=1`` makes today's UTC date the last partition. CME's trading
+date rolls at 17:00 Chicago time, before UTC midnight: records of tomorrow's trading date
+are *pending* until their partition exists (the sensor retries the file; see
+``transforms/partition_dates.py``), neither requested nor quarantined. Dimension names sort as ``date|instrument``, so the CLI
 key is ``2024-01-02|ESZ24``.
 
 The first date is ``MARKETDATA_PARTITIONS_START`` (default :data:`DATE_START`). It is read
@@ -20,7 +21,7 @@ instrument loop, and its own runs fail in :func:`partition_of`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 
@@ -35,7 +36,7 @@ instrument_partitions = dg.DynamicPartitionsDefinition(name="instrument")
 
 
 def date_partitions(start: str = DATE_START) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=start, end_offset=2)
+    return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)
 
 
 def build_market_partitions(start: str = DATE_START) -> dg.MultiPartitionsDefinition:
@@ -66,11 +67,11 @@ def with_partitions_start(assets: Iterable, start: str) -> list:
 
 
 def date_range(partitions_def: dg.PartitionsDefinition | None = None) -> DateRange:
-    """The dates of the partition set now, first and last (tomorrow) included."""
+    """The dates of the partition set now (first and last included), with tomorrow pending."""
     multi = partitions_def if isinstance(partitions_def, dg.MultiPartitionsDefinition) else market_partitions
     daily = multi.get_partitions_def_for_dimension("date")
-    return DateRange(date.fromisoformat(daily.get_first_partition_key()),
-                     date.fromisoformat(daily.get_last_partition_key()))
+    last = date.fromisoformat(daily.get_last_partition_key())
+    return DateRange(date.fromisoformat(daily.get_first_partition_key()), last, last + timedelta(days=1))
 
 
 def valid_instruments(keys: Iterable[str], log=None) -> list[str]:

@@ -51,6 +51,7 @@ from marketdata_assets.transforms.partition_dates import (
     DateRange,
     last_in_range,
     owners,
+    pending,
     record_dates,
 )
 from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars, assess_ticks
@@ -74,6 +75,7 @@ class FileDates:
     dates: list[str]     # ISO trading dates to load: of in-range records and of out-of-range records' owners
     out_of_range: int    # records outside every date partition (quarantined by their owner partition)
     unowned: int         # of those, records no partition answers for (the file has no in-range record)
+    pending: int = 0     # records of tomorrow's trading date, whose partition does not exist yet
 
 
 def _routing(path: str | Path, ts: np.ndarray, start: int, market: Market,
@@ -99,8 +101,11 @@ def file_dates(path: str | Path, market: Market, dates: DateRange, from_size: in
         d, own = _routing(path, ts, start or HEADER_SIZE, market, dates)
     except OSError as exc:
         raise CorruptFile(str(path), start, f"cannot read: {exc.strerror}") from exc
-    found = own[~np.isnat(own)]
-    return FileDates(sorted(str(x) for x in np.unique(found)), int(np.isnat(d).sum()), int(np.isnat(own).sum()))
+    wait = pending(ts, market, dates)
+    out = np.isnat(d) & ~wait
+    found = own[~np.isnat(own) & ~wait]
+    return FileDates(sorted(str(x) for x in np.unique(found)), int(out.sum()), int((out & np.isnat(own)).sum()),
+                     int(wait.sum()))
 
 
 def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading_date: date,
@@ -119,7 +124,7 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
 
     def mine(ts: np.ndarray) -> np.ndarray:
         d, own = _routing(path, ts, start, market, dates)
-        return np.flatnonzero((d == day) | (np.isnat(d) & (own == day)))
+        return np.flatnonzero((d == day) | (np.isnat(d) & (own == day) & ~pending(ts, market, dates)))
 
     chunk = read_scid_where(path, mine, start_offset=start)
     inside = record_dates(chunk.records["ts"].dt.as_unit("us").array.asi8, market, dates) == day  # NaT → invalid

@@ -5,7 +5,9 @@ A record's partition date is its trading date (the market's session calendar) wh
 date is inside the partition set ``[first, last]``. Every other record is *out of range*:
 its ``DateTime`` decoded to no instant (INT64_MIN, garbage bytes, a legacy day count of
 1e300), or its trading date is before the partitions' start or after the last date
-(tomorrow). Such a record never becomes a run request and is never silently skipped: it
+(tomorrow: a date whose partition does not exist yet only because the market's trading
+date rolls before the partitions' UTC day is *pending*, and read by its own partition once
+that exists). Such a record never becomes a run request and is never silently skipped: it
 is quarantined with rule :data:`OUT_OF_RANGE` by exactly one partition, its *owner*: the
 partition of the nearest in-range record before it in the file, or of the first one after
 it when none precedes. The owner depends only on the file, so every partition's read
@@ -29,10 +31,13 @@ TS_INVALID = np.iinfo(np.int64).min   # a decoded time that is no instant (NaT)
 
 @dataclass(frozen=True)
 class DateRange:
-    """The partition set's dates, both ends included."""
+    """The partition set's dates, both ends included. Dates after ``last`` up to
+    ``pending_until`` are *pending*: valid trading dates whose partition does not exist yet
+    (CME's and FX's trading date rolls before UTC midnight, the partitions' day does not)."""
 
     first: date
     last: date
+    pending_until: date | None = None
 
     def __contains__(self, d: date | str) -> bool:
         d = date.fromisoformat(d) if isinstance(d, str) else d
@@ -50,6 +55,17 @@ def record_dates(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndar
         d = market.trading_dates(ts_us[ok])
         inside = (d >= np.datetime64(dates.first, "D")) & (d <= np.datetime64(dates.last, "D"))
         out[np.flatnonzero(ok)[inside]] = d[inside]
+    return out
+
+
+def pending(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndarray:
+    """True where a record's trading date is pending: it is neither loaded nor quarantined
+    now, and its own partition reads it once that exists."""
+    ok = ts_us != TS_INVALID
+    out = np.zeros(len(ts_us), dtype=bool)
+    if dates.pending_until is not None and ok.any():
+        d = market.trading_dates(ts_us[ok])
+        out[ok] = (d > np.datetime64(dates.last, "D")) & (d <= np.datetime64(dates.pending_until, "D"))
     return out
 
 

@@ -108,3 +108,24 @@ def test_sierra_ticks_metadata_shows_the_quarantined_out_of_range_records(instan
     meta = result.asset_materializations_for_node("sierra_ticks")[0].metadata
     assert meta["quarantined_out_of_range"].value == len(HOSTILE)
     assert meta["appended_rows"].value == 2
+
+
+def test_tomorrows_records_wait_for_their_partition_instead_of_being_quarantined(warehouse_url, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    tomorrow = date.today() + timedelta(days=1)
+    noon = int(datetime.combine(tomorrow, datetime.min.time(), UTC).timestamp() * 1e6) + 43_200_000_000
+    rec = np.zeros(2, dtype=RECORD_DTYPE)
+    rec["dt"] = [SC_EPOCH_US + 1_709_899_200_000_000, SC_EPOCH_US + noon]   # 2024-03-08 12:00 UTC, tomorrow 12:00
+    rec["close"], rec["high"], rec["low"], rec["num_trades"], rec["total_volume"] = 60000, 60000.5, 60000, 1, 1
+    path = write_scid(tmp_path / "BTCUSDT.scid", rec)
+    market, today = market_for_instrument("BTCUSDT"), DateRange(date(2020, 1, 1), date.today(), tomorrow)
+
+    with open_warehouse(warehouse_url) as wh:
+        load_raw(wh, path, "BTCUSDT", market, date(2024, 3, 8), "r", dates=today)
+        waiting = (wh.count("raw_ticks"), wh.count("quarantine"))
+        load_raw(wh, path, "BTCUSDT", market, tomorrow, "r", dates=DateRange(date(2020, 1, 1), tomorrow))
+        later = (wh.count("raw_ticks", partition_scope("BTCUSDT", tomorrow)), wh.count("quarantine"))
+
+    assert waiting == (1, 0)
+    assert later == (1, 0)

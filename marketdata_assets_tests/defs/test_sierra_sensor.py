@@ -177,3 +177,19 @@ def test_identical_files_written_again_launch_no_run_that_would_read_nothing(ins
 
     assert fresh.run_requests == []
     assert keys(grown) == ["2024-03-13|ESH24"]
+
+
+def test_tomorrows_records_are_not_requested_and_the_file_is_looked_at_again(instance, tmp_path):
+    tomorrow = (time.time() // 86_400 + 1) * 86_400 + 43_200                  # tomorrow 12:00 UTC
+    rec = np.zeros(2, dtype=RECORD_DTYPE)
+    rec["dt"] = [SC_EPOCH_US + 1_709_899_200_000_000, SC_EPOCH_US + int(tomorrow * 1e6)]
+    rec["close"], rec["high"], rec["low"], rec["num_trades"], rec["total_volume"] = 60000, 60000.5, 60000, 1, 1
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    write_scid(data_dir / "BTCUSDT.scid", rec)
+
+    first = tick(instance, data_dir)
+    again = tick(instance, data_dir, first.cursor)
+
+    assert keys(first) == keys(again) == ["2024-03-08|BTCUSDT"]
+    assert {r.run_key for r in first.run_requests} == {r.run_key for r in again.run_requests}   # deduplicated

@@ -12,7 +12,8 @@ identical files (``make dev``) launches no run that would read nothing.
 Records outside the date partitions (an invalid ``DateTime``, a date before
 ``MARKETDATA_PARTITIONS_START`` or after tomorrow) never become a run request: they are
 counted and logged once per file, and quarantined by the partition that answers for
-them (``transforms.partition_dates``). A bad file (invalid name, corrupt header) is
+them (``transforms.partition_dates``). Records of tomorrow's trading date (CME after
+17:00 Chicago) wait: the file is looked at again each tick until their partition exists. A bad file (invalid name, corrupt header) is
 logged and skipped: it never stops the sensor or the other files.
 """
 
@@ -59,6 +60,10 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates
                 context.log.error("cannot read %s: %s", f.path, exc)
                 new_cursor[f.path] = previous  # try again when it changes
                 continue
+            if found.pending:  # tomorrow's trading date has no partition yet: look at this file again
+                context.log.info("%s: %d records of the trading date after %s wait for its partition",
+                                 f.path, found.pending, dates.last)
+                new_cursor[f.path] = previous
             if f.instrument not in known_instruments:  # only a file with a valid header adds its instrument
                 new_instruments.append(f.instrument)
                 known_instruments.add(f.instrument)
