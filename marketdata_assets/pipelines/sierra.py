@@ -122,7 +122,12 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
     start, reset = resume_offset(header.header_size, size, fingerprint,
                                  cp.byte_offset if cp else None, cp.fingerprint if cp else None)
 
+    lo, hi = market.window_us(trading_date)
+    set_lo, set_hi = market.window_us(dates.first)[0], market.window_us(dates.last)[1]
+
     def mine(ts: np.ndarray) -> np.ndarray:
+        if ((ts >= set_lo) & (ts < set_hi)).all():  # every record inside the partition set: its window is enough
+            return np.flatnonzero((ts >= lo) & (ts < hi))
         d, own = _routing(path, ts, start, market, dates)
         return np.flatnonzero((d == day) | (np.isnat(d) & (own == day) & ~pending(ts, market, dates)))
 

@@ -44,7 +44,8 @@ class DateRange:
         return self.first <= d <= self.last
 
 
-ALL_DATES = DateRange(date(1, 1, 1), date(9999, 12, 31))   # no partition bounds: only invalid times are out
+# no partition bounds: only invalid times are out (every decodable time is 1899-12-30 to 9999-12-31 UTC)
+ALL_DATES = DateRange(date(1899, 12, 28), date(9999, 12, 30))
 
 
 def record_dates(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndarray:
