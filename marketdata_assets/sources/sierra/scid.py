@@ -125,6 +125,8 @@ def decode_datetimes(dt: np.ndarray) -> np.ndarray:
     10000 on, a NaN or infinite legacy day count: INT64_MIN, INT64_MAX, garbage bytes,
     1e300 days) decodes to :data:`TS_INVALID` (NaT as ``datetime64``), never to a wrapped
     or overflowed time; :func:`valid_timestamps` tells them apart."""
+    if not len(dt) or (dt.min() >= 0 and dt.max() < SC_MAX_US):
+        return dt - SC_EPOCH_US   # every value a valid int64 DateTime (a legacy f64 is above SC_MAX_US)
     top = (dt >> 56) & 0xFF
     legacy = (top >= 0x3E) & (top <= 0x41)
     ok = (dt >= 0) & (dt < SC_MAX_US)
