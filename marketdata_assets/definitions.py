@@ -1,4 +1,4 @@
-"""The code location: wiring only. Reads no environment at import."""
+"""The code location: wiring only. Reads no environment at import: ``defs`` is built lazily."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
+from marketdata_assets.defs.partitions import with_partitions_start
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
@@ -21,6 +22,7 @@ from marketdata_assets.defs.reference.assets import reference_data
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
+from marketdata_assets.settings import Settings, get_settings
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
@@ -41,13 +43,24 @@ def resources() -> dict:
             "metadata_providers": MetadataProvidersResource()}
 
 
-defs = dg.Definitions(
-    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
-    asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
-    sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-             sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job],
-    schedules=[catalog_daily_schedule],
-    resources=resources(),
-    executor=dg.in_process_executor,
-)
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    """The code location. Settings are read here, when the Definitions are built, never at
+    import: the date partitions start at ``MARKETDATA_PARTITIONS_START``."""
+    start = (settings or get_settings()).partitions_start
+    return dg.Definitions(
+        assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
+                                      *FEATURE_ASSETS], start),
+        asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
+        sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
+                 sidecar_heartbeat_sensor],
+        jobs=[provider_bootstrap_job, catalog_daily_job],
+        schedules=[catalog_daily_schedule],
+        resources=resources(),
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dagster dev`` / the code server loads (lazily: no settings read at import)."""
+    return build_defs()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from marketdata_assets.errors import ConfigError
@@ -60,6 +61,14 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _date(name: str, default: str) -> str:
+    raw = _env(name, default)
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an ISO date (YYYY-MM-DD), got {raw!r}") from exc
 
 
 def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -120,6 +129,8 @@ class Settings:
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
+    # first date of the date partitions (ISO); records before it are quarantined, not loaded
+    partitions_start: str = "2020-01-01"
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -185,4 +196,5 @@ def get_settings() -> Settings:
         sidecar_heartbeat_stale_s=_int("MARKETDATA_SIDECAR_HEARTBEAT_STALE_S", 30),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
+        partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),
     )

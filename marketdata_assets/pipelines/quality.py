@@ -33,7 +33,7 @@ import pandas as pd
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.steps import StepResult, time_range
-from marketdata_assets.storage.warehouse import Warehouse, partition_scope
+from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms import badticks
 from marketdata_assets.transforms.expectations import (
     BAR_RULES,
@@ -261,8 +261,9 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
                            runner=None) -> ValidationResult:
     """``raw_bars`` (provider 1m bars as received) → ``base_bars`` with origin ``provider``, and
     ``quarantine`` (stage ``validated_bars``); raw = kept + quarantined. Rows of another
-    timeframe than 1m are quarantined as ``timeframe_not_1m``. Each target (partition ×
-    origin / stage) is replaced, so an empty ``raw_bars`` partition leaves no provider rows."""
+    timeframe than 1m are quarantined as ``timeframe_not_1m``. Both targets (partition ×
+    origin / stage) are replaced in one transaction, so an empty ``raw_bars`` partition
+    leaves no provider rows and a reader never sees one rewritten without the other."""
     scope = partition_scope(instrument, trading_date)
     raw = wh.read("raw_bars", scope, order_by=("ts", "provider"))
     cand = as_dates(provider_candidates(raw))
@@ -279,8 +280,8 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
     reconciled = len(raw) == len(kept) + len(quarantine)
     if not reconciled:  # cannot happen by construction; refuse to write if it ever does
         raise ReconciliationError(instrument, trading_date, len(raw), len(kept), len(quarantine))
-    wh.replace_partition("base_bars", kept, {**scope, "origin": "provider"})
-    wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_bars"})
+    wh.replace_partitions([PartitionWrite("base_bars", kept, {**scope, "origin": "provider"}),  # one transaction
+                           PartitionWrite("quarantine", quarantine, {**scope, "stage": "validated_bars"})])
     extra = {"timeframe_not_1m": int(other_tf.sum())} if other_tf.any() else None
     checks = verdicts({"bars": report}, check_rules(["bars"]), max_share, extra)
     score = partition_score({"bars": report}, len(raw))

@@ -8,7 +8,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from marketdata_assets.definitions import PROVIDER_ASSETS, defs
+from marketdata_assets.definitions import PROVIDER_ASSETS, build_defs
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import evaluate
@@ -48,7 +48,7 @@ def resources(url):
 
 
 def run_backfill(instance, url, first, last, raise_on_error=True):
-    job = defs.get_job_def("provider_bootstrap")
+    job = build_defs().get_job_def("provider_bootstrap")
     return job.execute_in_process(
         instance=instance, resources=resources(url), raise_on_error=raise_on_error,
         tags={"dagster/asset_partition_range_start": str(key_for(first, "AAPL")),

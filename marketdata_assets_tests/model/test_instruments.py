@@ -44,3 +44,14 @@ def test_settings_read_overrides_when_asked_not_at_import(monkeypatch):
     assert s.instrument_markets == {"FOO": "NYSE", "BAR": "BINANCE"}
     assert "SECRET-KEY-123" not in repr(s)
     assert s.provider("alphavantage").api_key.get() == "SECRET-KEY-123"
+
+
+@pytest.mark.parametrize("name", ["ESH25\n", "ESH25\r\n", "ESH25\n../x", "ES\nH25"])
+def test_names_with_a_newline_are_refused(name):
+    with pytest.raises(InvalidInstrument):
+        validate_instrument(name)
+
+
+def test_parse_refuses_a_trailing_newline_too():
+    with pytest.raises(InvalidInstrument):
+        parse_instrument("ESZ24\n")
