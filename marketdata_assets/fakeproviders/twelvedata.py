@@ -75,8 +75,13 @@ def respond(call: Call, recorded: Recorded) -> Answer:
     values = values[:outputsize]
     if not values:
         return _no_data()
-    meta = {"symbol": symbol, "interval": interval, "currency": "USD", "exchange_timezone": tz,
-            "exchange": "FAKE", "mic_code": "XFAK", "type": _TYPES.get(profile.asset_class, "Common Stock")}
+    if profile.asset_class in ("fx", "crypto"):  # like the real API: pairs carry no exchange zone (UTC)
+        base, _, quote = symbol.partition("/")
+        meta = {"symbol": symbol, "interval": interval, "currency_base": base, "currency_quote": quote,
+                "type": _TYPES.get(profile.asset_class)}
+    else:
+        meta = {"symbol": symbol, "interval": interval, "currency": "USD", "exchange_timezone": tz,
+                "exchange": "FAKE", "mic_code": "XFAK", "type": _TYPES.get(profile.asset_class, "Common Stock")}
     return Answer(200, {"meta": meta, "values": values, "status": "ok"})
 
 

@@ -104,9 +104,14 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
     return bars_frame(ts, columns, provider=NAME, request=request)
 
 
+# Alpha Vantage reads ``month=`` (and stamps equity intraday bars) in US/Eastern.
+MONTH_ZONE = "America/New_York"
+
+
 def _months(start: datetime, end: datetime) -> list[str]:
-    first = pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
-    last = pd.Timestamp(end).tz_convert("UTC").tz_localize(None) - pd.Timedelta(microseconds=1)
+    """The US/Eastern calendar months ``[start, end)`` touches (``month=`` values)."""
+    first = pd.Timestamp(start).tz_convert(MONTH_ZONE).tz_localize(None)
+    last = pd.Timestamp(end).tz_convert(MONTH_ZONE).tz_localize(None) - pd.Timedelta(microseconds=1)
     months = pd.period_range(first, max(first, last), freq="M")
     return [str(m) for m in months]
 
