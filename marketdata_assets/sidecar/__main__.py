@@ -27,13 +27,23 @@ async def serve(cfg: SidecarConfig) -> int:
     metrics = Metrics()
     hub = Hub(metrics)
     runner = Runner(cfg, metrics, hub)
+    status = runner.status
+    tails = cfg.data_dir.is_dir()
+    providers = None
+    if cfg.provider_instruments:  # the REST provider loop (sidecar/providers.py)
+        from marketdata_assets.sidecar.providers import combined_status, start_provider_loop
+
+        providers = start_provider_loop(cfg, metrics.registry)
+        status = combined_status(runner.status if tails else None, providers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
+        if providers is not None:
+            loop.add_signal_handler(sig, lambda: (runner.stop(), providers.stop()))
     http = None
     if cfg.port:
         try:
-            http = await start_http(make_app(runner.status, metrics, hub, cfg.token), cfg.host, cfg.port)
+            http = await start_http(make_app(status, metrics, hub, cfg.token), cfg.host, cfg.port)
         except OSError as exc:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
             await runner.redis.aclose()
@@ -41,7 +51,13 @@ async def serve(cfg: SidecarConfig) -> int:
         if not cfg.token:
             log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
     try:
-        await runner.run()
+        if providers is None:
+            await runner.run()
+        elif tails:
+            await asyncio.gather(runner.run(), providers.run())
+        else:
+            await providers.run()
+            await runner.aclose()
     finally:
         if http is not None:
             await hub.close_all()
@@ -58,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InvalidInstrument) as exc:
         log.error("configuration: %s", exc)
         return 2
-    if not cfg.data_dir.is_dir():
+    if not cfg.data_dir.is_dir() and not cfg.provider_instruments:
         log.error("configuration: data directory %s does not exist", cfg.data_dir)
         return 2
     return asyncio.run(serve(cfg))
