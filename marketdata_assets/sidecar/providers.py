@@ -233,7 +233,7 @@ class ProviderLoop:
         start = datetime.fromtimestamp(start_s, UTC)
         end = datetime.fromtimestamp((int(asof // 60) + 1) * 60, UTC)
         try:
-            with call_policy(self.policy):
+            with call_policy(self.policy, asof=asof):
                 frame, provider, attempts = fetch_with_fallback(self.chain, feed.symbols, "1m", start, end,
                                                                 instrument=feed.instrument)
         except AllProvidersFailed as exc:

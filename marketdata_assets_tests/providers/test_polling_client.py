@@ -137,3 +137,18 @@ def test_alphavantage_month_is_the_us_eastern_month_near_a_month_start():
     provider.fetch_bars("AAPL", "1m", datetime(2024, 12, 1, 1, tzinfo=UTC), datetime(2024, 12, 1, 3, tzinfo=UTC))
 
     assert [r.url.params["month"] for r in seen] == ["2024-11"]
+
+
+def test_alphavantage_latest_bars_of_a_polling_loop_use_the_compact_series():
+    seen: list = []
+    body = {"Meta Data": {"6. Time Zone": "US/Eastern"}, "Time Series (1min)": {}}
+    provider = provider_on(AlphaVantageProvider, lambda r: httpx.Response(200, json=body), seen=seen)
+    asof = datetime(2024, 11, 22, 15, 30, 10, tzinfo=UTC)
+
+    with call_policy(RetryPolicy.for_interval(1.0), asof=asof.timestamp()):
+        provider.fetch_bars("AAPL", "1m", datetime(2024, 11, 22, 15, 27, tzinfo=UTC),
+                            datetime(2024, 11, 22, 15, 31, tzinfo=UTC))
+        provider.fetch_bars("AAPL", "1m", datetime(2024, 11, 20, tzinfo=UTC), datetime(2024, 11, 21, tzinfo=UTC))
+
+    assert seen[0].url.params["outputsize"] == "compact" and "month" not in seen[0].url.params
+    assert seen[1].url.params["month"] == "2024-11"  # history still month by month

@@ -57,16 +57,28 @@ from marketdata_assets.sources.http.retry import (
 
 log = logging.getLogger("marketdata.http")
 _CALL_POLICY: contextvars.ContextVar[RetryPolicy | None] = contextvars.ContextVar("call_policy", default=None)
+_CALL_ASOF: contextvars.ContextVar[float | None] = contextvars.ContextVar("call_asof", default=None)
 
 
 @contextlib.contextmanager
-def call_policy(policy: RetryPolicy) -> Iterator[RetryPolicy]:
-    """Use ``policy`` for every request made inside the block (this thread/task only)."""
-    token = _CALL_POLICY.set(policy)
+def call_policy(policy: RetryPolicy, asof: float | None = None) -> Iterator[RetryPolicy]:
+    """Use ``policy`` for every request made inside the block (this thread/task only).
+
+    ``asof`` (epoch seconds) declares the caller's "now": a range ending there asks for the
+    *latest* bars, which a provider may serve from a cheaper endpoint (Alpha Vantage's
+    compact intraday series instead of a whole month).
+    """
+    tokens = _CALL_POLICY.set(policy), _CALL_ASOF.set(asof)
     try:
         yield policy
     finally:
-        _CALL_POLICY.reset(token)
+        _CALL_POLICY.reset(tokens[0])
+        _CALL_ASOF.reset(tokens[1])
+
+
+def call_asof() -> float | None:
+    """The ``asof`` of the enclosing :func:`call_policy` block, if any."""
+    return _CALL_ASOF.get()
 
 
 def _retryable(exc: BaseException) -> bool:
