@@ -119,6 +119,7 @@ class ProviderLoop:
         self.latencies: deque[float] = deque(maxlen=1000)
         self.cycles = 0
         self.loaded = False
+        self._history: list | None = None  # the backfill, kept until Redis has it
         self.redis_error: str | None = None
         self.stopping = asyncio.Event()
 
@@ -170,19 +171,25 @@ class ProviderLoop:
         self._export_health()
 
     async def _backfill(self) -> None:
-        asof = self.clock.time()
-        futures = {i: self.pool.submit(self._fetch, f, asof, self._backfill_start(f, asof)) for i, f in self.feeds.items()}
-        items = []
-        for inst, fut in futures.items():
-            got: Fetched = await asyncio.wrap_future(fut)
-            feed = self.feeds[inst]
-            self._account(feed, got)
-            update = feed.bars.load(got.minutes, int(got.asof * 1e6))
-            items.append((feed, update))
-            log.info("%s: backfilled %d closed 1m bars from %s", inst, len(feed.bars.kept), got.provider or "nobody")
-        await self._commit(items, rebuild_all=True)
-        for feed, update in items:
-            self.journal.append(feed.instrument, feed.market, update.minutes, "backfill")
+        """Fetch the history once; commit it (again, after a Redis error) until Redis has it."""
+        if self._history is None:
+            asof = self.clock.time()
+            futures = {i: self.pool.submit(self._fetch, f, asof, self._backfill_start(f, asof))
+                       for i, f in self.feeds.items()}
+            history = []
+            for inst, fut in futures.items():
+                got: Fetched = await asyncio.wrap_future(fut)
+                feed = self.feeds[inst]
+                self._account(feed, got)
+                update = feed.bars.load(got.minutes, int(got.asof * 1e6))
+                history.append((feed, update))
+                self.journal.append(inst, feed.market, update.minutes, "backfill")
+                log.info("%s: backfilled %d closed 1m bars from %s", inst, len(feed.bars.kept),
+                         got.provider or "nobody")
+            self._history = history
+        else:
+            self._history = [(feed, feed.bars.snapshot()) for feed, _ in self._history]
+        await self._commit(self._history, rebuild_all=True)
         self.loaded = True
 
     def _backfill_start(self, feed: Feed, asof: float) -> float:

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 import numpy as np
 import pytest
 import redis
+import redis.asyncio
 from prometheus_client import generate_latest
 
 from marketdata_assets.fakeproviders import FakeProviders
@@ -368,3 +369,20 @@ def test_sidecar_process_serves_provider_instruments_with_health(tmp_path, prefi
     assert set(body["providers"]["instruments"]) == {"AAPL", "EURUSD"}
     assert body["providers"]["instruments"]["AAPL"]["provider"] == "yahoo"
     assert len(cache(prefix).bars("AAPL", "1m", 500)) > 400
+
+
+def test_redis_down_at_start_is_retried_without_fetching_the_history_again(make_loop, sim, live, prefix):
+    loop = make_loop(("AAPL",))
+    good = loop.redis
+    loop.redis = loop.publisher.redis = redis.asyncio.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    run(loop, sim)
+    fetched = len(live.requests())
+    down = loop.status()
+    loop.redis = loop.publisher.redis = good
+
+    run(loop, sim, cycles=2, step=1)
+
+    assert down["redis_error"] and down["loaded"] is False
+    assert loop.status()["loaded"] is True and loop.status()["redis_error"] is None
+    assert len(live.requests()) == fetched + 1  # the history was kept; one poll after it
+    assert len(cache(prefix).bars("AAPL", "1m", 500)) == len(loop.feeds["AAPL"].bars.kept)
