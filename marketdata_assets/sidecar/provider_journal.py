@@ -1,8 +1,9 @@
 """Append-only journal of the provider bars the live loop served.
 
 ``{MARKETDATA_VAR_DIR}/live/providers/{instrument}/{trading date}.jsonl``: one JSON line per
-closed 1m bar written to Redis (``kind`` ``bar``; ``backfill`` for the history loaded at
-start) and per late correction applied (``kind`` ``correction``): ``ts`` (ISO UTC bar
+closed 1m bar the loop keeps and serves from Redis (``kind`` ``bar``; ``backfill`` for the
+history loaded at start; written when the bar joins the kept bars, so one whose commit waits
+for Redis to come back is not lost) and per late correction applied (``kind`` ``correction``): ``ts`` (ISO UTC bar
 start), ``ts_us``, ``open high low close``, ``volume`` (null: the provider has none),
 ``provider``, ``request`` (provenance, never a key), ``written_us``. Lines are only ever
 appended; :func:`read_journal` gives the last version of each minute.

@@ -222,11 +222,12 @@ class ProviderLoop:
                     self.metrics.corrections.labels(inst).inc(len(update.corrected))
                     log.info("%s: %d late correction(s) from %s applied", inst, len(update.corrected), got.provider)
                 items.append((feed, update))
+                # journaled as soon as they are part of the kept bars: a Redis outage delays their
+                # commit (they are written with the rebuild after it) but never loses them here
+                if not update.snapshot:
+                    self.journal.append(inst, feed.market, update.minutes, "bar")
+                self.journal.append(inst, feed.market, update.corrected, "correction")
         await self._commit(items)
-        for feed, update in items:
-            if not update.snapshot:
-                self.journal.append(feed.instrument, feed.market, update.minutes, "bar")
-            self.journal.append(feed.instrument, feed.market, update.corrected, "correction")
 
     def _poll_start(self, feed: Feed, asof: float) -> float:
         floor = int(asof // 60 * 60)

@@ -360,6 +360,9 @@ def test_sidecar_process_serves_provider_instruments_with_health(tmp_path, prefi
                 return body if body["providers"]["cycles"] >= 2 else None
 
             body = wait_for(health, 60, what="/health with two provider cycles")
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": "Bearer tok"})
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                metrics = resp.read().decode()
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
         finally:
@@ -369,6 +372,8 @@ def test_sidecar_process_serves_provider_instruments_with_health(tmp_path, prefi
     assert set(body["providers"]["instruments"]) == {"AAPL", "EURUSD"}
     assert body["providers"]["instruments"]["AAPL"]["provider"] == "yahoo"
     assert len(cache(prefix).bars("AAPL", "1m", 500)) > 400
+    assert "marketdata_sidecar_provider_cycle_seconds_bucket" in metrics
+    assert 'marketdata_sidecar_provider_requests_total{outcome="served",provider="yahoo"}' in metrics
 
 
 def test_redis_down_at_start_is_retried_without_fetching_the_history_again(make_loop, sim, live, prefix):
