@@ -72,7 +72,7 @@ class Feed:
     asset_class: str
     symbols: dict[str, str]
     bars: ProviderBars
-    seq: int | None = None            # last seq committed (None: nothing yet)
+    seq: int | None = None            # last seq committed (None: nothing yet; -1: unknown, rewrite)
     provider: str | None = None       # who served last
     served_at: float | None = None    # clock time of the request that last served
     note: str = ""                    # why the last cycle did not serve, if it did not
@@ -162,7 +162,9 @@ class ProviderLoop:
             self.metrics.redis_errors.inc()
             log.warning("provider loop: Redis unavailable (%s); retrying next cycle", self.redis_error)
             for feed in self.feeds.values():
-                feed.seq = None  # Redis is unknown now: verify (and rebuild) after it is back
+                # Redis may have lost everything, or not applied this cycle's commit (its bars are
+                # in the kept bars already): no seq matches -1, so each instrument is rewritten whole
+                feed.seq = -1
         elapsed = time.perf_counter() - started
         if polling:  # the backfill is not a collection cycle
             self.cycles += 1

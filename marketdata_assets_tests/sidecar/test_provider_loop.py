@@ -66,13 +66,13 @@ def live(sim):
 def make_loop(live, sim, prefix, redis_url, tmp_path, monkeypatch):
     loops = []
 
-    def make(instruments=("AAPL",), bars_kept=300, **env):
+    def make(instruments=("AAPL",), bars_kept=300, url=None, **env):
         base = {**live.settings_env(), **FAKE_KEYS, "MARKETDATA_BREAKER_FAILURES": "2",
                 "MARKETDATA_BREAKER_COOLDOWN_S": "5"}
         base.update({f"MARKETDATA_{p}_RATE_LIMIT": "1000" for p in ("YAHOO", "ALPHAVANTAGE", "TWELVEDATA", "POLYGON")})
         for key, value in {**base, **env}.items():
             monkeypatch.setenv(key, str(value))
-        loop = ProviderLoop(tuple(instruments), get_settings(), redis_url=redis_url, prefix=prefix, interval_s=0.1,
+        loop = ProviderLoop(tuple(instruments), get_settings(), redis_url=url or redis_url, prefix=prefix, interval_s=0.1,
                             bars_kept=bars_kept, clock=sim, journal_root=tmp_path / "journal")
         loops.append(loop)
         return loop
@@ -391,3 +391,28 @@ def test_redis_down_at_start_is_retried_without_fetching_the_history_again(make_
     assert loop.status()["loaded"] is True and loop.status()["redis_error"] is None
     assert len(live.requests()) == fetched + 1  # the history was kept; one poll after it
     assert len(cache(prefix).bars("AAPL", "1m", 500)) == len(loop.feeds["AAPL"].bars.kept)
+
+
+def test_restarted_empty_redis_is_rebuilt_and_polling_goes_on(make_loop, sim, private_redis, prefix):
+    server = private_redis()
+    server.start()
+    loop = make_loop(("AAPL", "EURUSD"), url=server.url)
+    run(loop, sim, cycles=3, step=1)
+    before = {i: LiveCache(server.url, prefix, tune_malloc=False).bars(i, "1m", 500) for i in ("AAPL", "EURUSD")}
+    server.kill()
+    run(loop, sim, cycles=2, step=1)
+    down = loop.status()
+    server.start()                       # without persistence: back empty
+    sim.advance(60)
+    run(loop, sim, cycles=2, step=1)
+
+    assert down["redis_error"] and loop.status()["redis_error"] is None
+    with LiveCache(server.url, prefix, tune_malloc=False) as c:
+        for inst, old in before.items():
+            now = c.bars(inst, "1m", 500)
+            assert len(now) == len(loop.feeds[inst].bars.kept) >= len(old)
+            assert now["ts"].is_unique and now["ts"].is_monotonic_increasing
+            assert set(old["ts"].iloc[-100:]) <= set(now["ts"])          # what it had is back
+            assert now["ts"].iloc[-1] > old["ts"].iloc[-1]                # and polling went on
+            assert np.diff(now["ts"].astype("int64")).min() > 0
+            assert c.indicators(inst, "1m")
