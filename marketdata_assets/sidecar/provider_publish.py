@@ -57,12 +57,15 @@ class ProviderPublisher:
         values = await pipe.execute()
         return {n: None if v is None else int(v) for n, v in zip(names, values, strict=True)}
 
-    async def commit(self, items: list[tuple[str, Update, dict]]) -> None:
-        """``items``: (instrument, update, poll fields incl. ``seq``) — all in one transaction."""
+    async def commit(self, items: list[tuple[str, Update, dict]], heartbeat: tuple[dict, int] | None = None) -> None:
+        """``items``: (instrument, update, poll fields incl. ``seq``) — all in one transaction,
+        with the sidecar heartbeat ``(beat, ttl_s)`` when the loop is the one writing it."""
         pipe = self.redis.pipeline(transaction=True)
         for instrument, update, poll in items:
             for cmd in self.commands(instrument, update, poll):
                 pipe.execute_command(*cmd)
+        if heartbeat is not None:
+            pipe.set(self.keys.heartbeat, json.dumps(heartbeat[0]), ex=max(1, int(heartbeat[1])))
         await pipe.execute()
 
     def commands(self, inst: str, up: Update, poll: dict) -> list[tuple]:

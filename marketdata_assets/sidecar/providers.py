@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +95,7 @@ class ProviderLoop:
     def __init__(self, instruments: tuple[str, ...], settings: Settings, *, redis_url: str, prefix: str,
                  interval_s: float = 1.0, stale_after_s: float = 10.0, bars_kept: int = 5000,
                  metrics: LoopMetrics | None = None, clock=None, chain=None, journal_root: Path | None = None,
-                 symbols: SymbolMap | None = None):
+                 symbols: SymbolMap | None = None, heartbeat_ttl_s: int | None = None):
         self.clock = clock or SystemClock()
         self.interval_s = interval_s
         self.stale_after_s = stale_after_s
@@ -122,6 +124,8 @@ class ProviderLoop:
         self._history: list | None = None  # the backfill, kept until Redis has it
         self.redis_error: str | None = None
         self.stopping = asyncio.Event()
+        self.heartbeat_ttl_s = heartbeat_ttl_s  # set when no .scid runner writes {p}:heartbeat
+        self._started = time.time()
 
     # -- running -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -140,6 +144,11 @@ class ProviderLoop:
                         await asyncio.wait_for(self.stopping.wait(), delay)
                     except TimeoutError:
                         pass
+            if self.heartbeat_ttl_s:
+                try:
+                    await self.publisher.commit([], (self._beat("stopped"), self.heartbeat_ttl_s))
+                except (RedisError, OSError):
+                    pass
         finally:
             await self.aclose()
 
@@ -287,10 +296,16 @@ class ProviderLoop:
             poll = {"seq": seq, "provider": feed.provider or "", "corrections": feed.bars.corrections,
                     "served_us": int((feed.served_at or 0) * 1e6)}
             batch.append((feed.instrument, update, poll))
-        if batch:
-            await self.publisher.commit(batch)
+        beat = (self._beat("running"), self.heartbeat_ttl_s) if self.heartbeat_ttl_s else None
+        if batch or beat:
+            await self.publisher.commit(batch, beat)
         for inst, _, poll in batch:
             self.feeds[inst].seq = poll["seq"]
+
+    def _beat(self, status: str) -> dict:
+        return {"ts_us": int(time.time() * 1e6), "pid": os.getpid(), "host": socket.gethostname(),
+                "status": status, "started_us": int(self._started * 1e6), "instruments": sorted(self.feeds),
+                "source": "providers"}
 
     # -- status ----------------------------------------------------------------------------
     def market_open(self, feed: Feed, at: float) -> bool:
@@ -339,13 +354,15 @@ class ProviderLoop:
                 self.metrics.breaker.labels(p.name).set(p.breaker.state.value)
 
 
-def start_provider_loop(cfg, registry) -> ProviderLoop:
-    """The loop of a sidecar configuration (``SidecarConfig``), its metrics in ``registry``."""
+def start_provider_loop(cfg, registry, heartbeat: bool = False) -> ProviderLoop:
+    """The loop of a sidecar configuration (``SidecarConfig``), its metrics in ``registry``;
+    ``heartbeat``: it writes ``{p}:heartbeat`` (when no ``.scid`` runner does)."""
     from marketdata_assets.settings import get_settings
 
     return ProviderLoop(cfg.provider_instruments, get_settings(), redis_url=cfg.redis_url, prefix=cfg.prefix,
                         interval_s=cfg.collection_interval_s, stale_after_s=cfg.stale_after_s,
-                        bars_kept=cfg.bars_kept, metrics=LoopMetrics(registry))
+                        bars_kept=cfg.bars_kept, metrics=LoopMetrics(registry),
+                        heartbeat_ttl_s=cfg.heartbeat_stale_s if heartbeat else None)
 
 
 def combined_status(scid_status, loop: ProviderLoop):

@@ -372,6 +372,8 @@ def test_sidecar_process_serves_provider_instruments_with_health(tmp_path, prefi
     assert set(body["providers"]["instruments"]) == {"AAPL", "EURUSD"}
     assert body["providers"]["instruments"]["AAPL"]["provider"] == "yahoo"
     assert len(cache(prefix).bars("AAPL", "1m", 500)) > 400
+    beat = cache(prefix).heartbeat()  # providers only: the loop writes the heartbeat, "stopped" at the end
+    assert beat["instruments"] == ["AAPL", "EURUSD"] and beat["status"] == "stopped"
     assert "marketdata_sidecar_provider_cycle_seconds_bucket" in metrics
     assert 'marketdata_sidecar_provider_requests_total{outcome="served",provider="yahoo"}' in metrics
 
