@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 INSTRUMENTS = ("AAPL", "NAS100", "EURUSD")
-SECONDS, SPEED = 60.0, 3.0
+SECONDS, SPEED = 60.0, 5.0
 FAULT_FROM, FAULT_TO = 20.0, 40.0
 START = datetime(2024, 11, 22, 15, 29, 30, tzinfo=UTC).timestamp()
 
@@ -79,8 +79,12 @@ async def _drive(loop, fake, clock: DemoClock) -> dict:
 
 
 def _check_bars(cache, start_minute: int) -> dict:
+    from marketdata_assets.sidecar.provider_publish import src_key
+
     out = {}
     for inst in INSTRUMENTS:
+        sources = {int(k): v.decode() for k, v in cache.redis.hgetall(src_key(cache.keys, inst)).items()
+                   if k != b"forming"}
         bars = cache.bars_array(inst, "1m", 5000)
         ts = bars["ts"] // 1_000_000
         window = bars[ts >= start_minute]
@@ -91,6 +95,8 @@ def _check_bars(cache, start_minute: int) -> dict:
         steps = int(np.count_nonzero(window["open"][1:] != window["close"][:-1]))
         out[inst] = {"closed_bars": len(window), "duplicates": int(len(wts) - len(set(wts.tolist()))),
                      "gaps": len(missing) - len(yahoo_empty), "steps": steps,
+                     "by": " ".join(f"{datetime.fromtimestamp(int(t) // 1_000_000, UTC):%H:%M}="
+                                    f"{sources.get(int(t), '?')[:5]}" for t in window["ts"]),
                      "first": datetime.fromtimestamp(int(wts.min()), UTC).strftime("%H:%M") if len(wts) else "-",
                      "last": datetime.fromtimestamp(int(wts.max()), UTC).strftime("%H:%M") if len(wts) else "-"}
     return out
@@ -167,6 +173,7 @@ class LiveDemo:
             print(f"  {inst:7s} served by {served}; closed 1m bars {b['first']}..{b['last']}: {b['closed_bars']}, "
                   f"duplicates {b['duplicates']}, gaps {b['gaps']}, steps {b['steps']}; "
                   f"max freshness {res['max_freshness_s'][inst]:.1f} s")
+            print(f"          closed 1m bars by provider: {b['by']}")
         q = res["cycle_ms"]
         print(f"  {res['cycles']} cycles; cycle latency p50 {q.get('p50', 0):.1f} ms, p95 {q.get('p95', 0):.1f} ms, "
               f"p99 {q.get('p99', 0):.1f} ms; breakers at the end: {res['breakers']}")
