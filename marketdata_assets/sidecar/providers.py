@@ -221,7 +221,11 @@ class ProviderLoop:
 
     async def _poll(self) -> None:
         asof = self.clock.time()
-        futures = {i: self.pool.submit(self._fetch, f, asof, self._poll_start(f, asof)) for i, f in self.feeds.items()}
+        polled = {i: f for i, f in self.feeds.items() if self._worth_polling(f, asof)}
+        for feed in self.feeds.values():
+            if feed.instrument not in polled:
+                feed.note = "market closed: not polled"
+        futures = {i: self.pool.submit(self._fetch, f, asof, self._poll_start(f, asof)) for i, f in polled.items()}
         items = []
         for inst, fut in futures.items():
             got: Fetched = await asyncio.wrap_future(fut)
@@ -239,6 +243,12 @@ class ProviderLoop:
                     self.journal.append(inst, feed.market, update.minutes, "bar")
                 self.journal.append(inst, feed.market, update.corrected, "correction")
         await self._commit(items)
+
+    def _worth_polling(self, feed: Feed, asof: float) -> bool:
+        """Open now, or closed less than two minutes ago (its last bar still has to close):
+        a closed market costs no request and no budget."""
+        at = np.array([int(asof * 1e6), int((asof - 120) * 1e6)], np.int64)
+        return bool(feed.market.in_session(at).any())
 
     def _poll_start(self, feed: Feed, asof: float) -> float:
         floor = int(asof // 60 * 60)

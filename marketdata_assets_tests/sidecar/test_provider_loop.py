@@ -246,12 +246,15 @@ def test_closed_market_is_not_stale(make_loop, live, prefix):
     live.state.clock = sim.time
     loop = make_loop(("AAPL", "EURUSD"))
     loop.clock = sim
+    run(loop, sim)                       # the backfill: Friday's bars
+    backfill = len(live.requests())
     run(loop, sim, cycles=3, step=15)
 
     st = loop.status()["instruments"]
     assert st["AAPL"]["market_open"] is False and st["AAPL"]["stale"] is False
-    assert st["EURUSD"]["stale"] is False
-    assert loop.ok
+    assert st["EURUSD"]["stale"] is False and st["EURUSD"]["note"] == "market closed: not polled"
+    assert st["AAPL"]["bars"] > 200 and loop.ok  # (the fake has no bars on a Saturday UTC, 19:00-20:00 ET)
+    assert len(live.requests()) == backfill  # a closed market costs no request
 
 
 def test_open_market_without_any_serving_provider_goes_stale(make_loop, sim, live):
