@@ -39,6 +39,8 @@ from redis.exceptions import RedisError
 from marketdata_assets.model.sessions import Market, market_for_instrument
 from marketdata_assets.model.symbol_map import SymbolMap, load_symbol_map
 from marketdata_assets.settings import Settings
+from marketdata_assets.sidecar import provider_health
+from marketdata_assets.sidecar.provider_health import combined_status  # noqa: F401 (the sidecar's hook)
 from marketdata_assets.sidecar.provider_journal import Journal, journal_dir
 from marketdata_assets.sidecar.provider_metrics import LoopMetrics
 from marketdata_assets.sidecar.provider_publish import ProviderPublisher
@@ -179,7 +181,7 @@ class ProviderLoop:
             self.cycles += 1
             self.latencies.append(elapsed)
             self.metrics.observe_cycle(elapsed, self.latencies)
-        self._export_health()
+        provider_health.export(self)
 
     async def _backfill(self) -> None:
         """Fetch the history once; commit it (again, after a Redis error) until Redis has it."""
@@ -317,51 +319,13 @@ class ProviderLoop:
                 "status": status, "started_us": int(self._started * 1e6), "instruments": sorted(self.feeds),
                 "source": "providers"}
 
-    # -- status ----------------------------------------------------------------------------
-    def market_open(self, feed: Feed, at: float) -> bool:
-        return bool(feed.market.in_session(np.array([int(at * 1e6)], np.int64))[0])
-
+    # -- status (provider_health) ------------------------------------------------------------
     def status(self) -> dict:
-        now = self.clock.time()
-        instruments = {}
-        for inst, feed in self.feeds.items():
-            fresh = None if feed.served_at is None else round(now - feed.served_at, 3)
-            is_open = self.market_open(feed, now)
-            stale = is_open and (fresh is None or fresh > self.stale_after_s)
-            instruments[inst] = {
-                "freshness_s": fresh, "stale": stale, "market_open": is_open, "provider": feed.provider,
-                "note": feed.note or None, "bars": len(feed.bars.kept), "corrections": feed.bars.corrections,
-                "fallbacks": feed.fallbacks,
-            }
-        breakers = {}
-        for p in self.chain:
-            b = p.breaker
-            breakers[p.name] = {"state": b.state.name.lower(), "consecutive_failures": b.consecutive_failures} \
-                if b is not None else {"state": "none"}
-        q = self.quantiles()
-        return {"interval_s": self.interval_s, "cycles": self.cycles, "loaded": self.loaded,
-                "redis_error": self.redis_error, "cycle_ms": {k: round(v * 1e3, 3) for k, v in q.items()},
-                "instruments": instruments, "breakers": breakers}
-
-    def quantiles(self) -> dict[str, float]:
-        if not self.latencies:
-            return {}
-        values = np.array(self.latencies)
-        return {f"p{int(q * 100)}": float(np.quantile(values, q)) for q in (0.5, 0.95, 0.99)}
+        return provider_health.status(self)
 
     @property
     def ok(self) -> bool:
-        st = self.status()
-        return self.redis_error is None and self.loaded and not any(i["stale"] for i in st["instruments"].values())
-
-    def _export_health(self) -> None:
-        now = self.clock.time()
-        for inst, feed in self.feeds.items():
-            if feed.served_at is not None:
-                self.metrics.freshness.labels(inst).set(now - feed.served_at)
-        for p in self.chain:
-            if p.breaker is not None:
-                self.metrics.breaker.labels(p.name).set(p.breaker.state.value)
+        return provider_health.is_ok(self)
 
 
 def start_provider_loop(cfg, registry, heartbeat: bool = False) -> ProviderLoop:
@@ -373,18 +337,3 @@ def start_provider_loop(cfg, registry, heartbeat: bool = False) -> ProviderLoop:
                         interval_s=cfg.collection_interval_s, stale_after_s=cfg.stale_after_s,
                         bars_kept=cfg.bars_kept, metrics=LoopMetrics(registry),
                         heartbeat_ttl_s=cfg.heartbeat_stale_s if heartbeat else None)
-
-
-def combined_status(scid_status, loop: ProviderLoop):
-    """``/health`` of a sidecar with the provider loop: the file part (if it tails files) and
-    ``providers`` (freshness, serving provider, breakers); 200 only when both are fine."""
-
-    def status() -> tuple[bool, dict]:
-        ok, body = scid_status() if scid_status is not None else (True, {"status": "ok"})
-        body = dict(body)
-        body["providers"] = loop.status()
-        ok = ok and loop.ok
-        body["status"] = "ok" if ok else "degraded"
-        return ok, body
-
-    return status
