@@ -14,6 +14,10 @@ Control API (JSON):
   (keys redacted), t, monotonic, status, fault}]}``; ``DELETE /_control/requests``
 - ``GET /_control/health``
 
+Live mode (``FakeProviders(clock=...)``, epoch seconds): nothing after the clock is served and
+the minute containing it is forming; ``state.correct(instrument, minute, close=...)`` revises a
+minute bar on every provider (see ``generator``).
+
 ``run_server`` blocks (CLI); ``FakeProviders`` runs it on a background thread (tests).
 The server keeps no access log: request lines carry keys.
 """

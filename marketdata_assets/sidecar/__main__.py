@@ -33,7 +33,12 @@ async def serve(cfg: SidecarConfig) -> int:
     if cfg.provider_instruments:  # the REST provider loop (sidecar/providers.py)
         from marketdata_assets.sidecar.providers import combined_status, start_provider_loop
 
-        providers = start_provider_loop(cfg, metrics.registry, heartbeat=not tails)
+        try:
+            providers = start_provider_loop(cfg, metrics.registry, heartbeat=not tails)
+        except (ConfigError, InvalidInstrument) as exc:  # e.g. an instrument the symbol map lacks
+            log.error("configuration: %s", exc)
+            await runner.aclose()
+            return 2
         status = combined_status(runner.status if tails else None, providers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -421,3 +421,13 @@ def test_restarted_empty_redis_is_rebuilt_and_polling_goes_on(make_loop, sim, pr
             assert now["ts"].iloc[-1] > old["ts"].iloc[-1]                # and polling went on
             assert np.diff(now["ts"].astype("int64")).min() > 0
             assert c.indicators(inst, "1m")
+
+
+def test_sidecar_refuses_a_provider_instrument_missing_from_the_symbol_map(tmp_path, prefix, redis_url):
+    proc = subprocess.run([sys.executable, "-m", "marketdata_assets.sidecar", "--providers", "AAPL,NOPE1",
+                           "--prefix", prefix, "--redis-url", redis_url, "--port", "0",
+                           "--data-dir", str(tmp_path / "none")],
+                          env={**os.environ, **FAKE_KEYS}, capture_output=True, text=True, timeout=60)
+
+    assert proc.returncode == 2
+    assert "NOPE1" in proc.stderr and "symbol map" in proc.stderr
