@@ -1,7 +1,8 @@
 """``python -m marketdata_assets.sidecar``: the streaming sidecar process (never imports Dagster).
 
 Tails the ``.scid`` files of ``MARKETDATA_SIERRA_DATA_DIR`` (or ``MARKETDATA_SIDECAR_INSTRUMENTS``)
-into Redis and serves ``/health``, ``/metrics`` and ``/ws`` on
+into Redis, polls the REST providers for ``--providers`` / ``MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS``
+(:mod:`.providers`; alone when there is no data directory), and serves ``/health``, ``/metrics`` and ``/ws`` on
 ``MARKETDATA_SIDECAR_HOST:MARKETDATA_SIDECAR_PORT``. SIGTERM or SIGINT: final drain, offsets
 committed, exit 0. Exit 2 on a configuration error.
 """
