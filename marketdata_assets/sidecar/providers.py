@@ -91,6 +91,7 @@ class Fetched:
     provider: str | None = None
     attempts: list = field(default_factory=list)
     note: str = ""
+    update: Update | None = None      # what folding the minutes changed (polls only)
 
 
 class ProviderLoop:
@@ -227,23 +228,18 @@ class ProviderLoop:
         for feed in self.feeds.values():
             if feed.instrument not in polled:
                 feed.note = "market closed: not polled"
-        futures = {i: self.pool.submit(self._fetch, f, asof, self._poll_start(f, asof)) for i, f in polled.items()}
+        futures = {i: self.pool.submit(self._poll_one, f, asof) for i, f in polled.items()}
         items = []
         for inst, fut in futures.items():
             got: Fetched = await asyncio.wrap_future(fut)
             feed = self.feeds[inst]
             self._account(feed, got)
-            if got.provider is not None:
-                update = feed.bars.apply(got.minutes, int(got.asof * 1e6))
-                if update.corrected:
-                    self.metrics.corrections.labels(inst).inc(len(update.corrected))
-                    log.info("%s: %d late correction(s) from %s applied", inst, len(update.corrected), got.provider)
-                items.append((feed, update))
-                # journaled as soon as they are part of the kept bars: a Redis outage delays their
-                # commit (they are written with the rebuild after it) but never loses them here
-                if not update.snapshot:
-                    self.journal.append(inst, feed.market, update.minutes, "bar")
-                self.journal.append(inst, feed.market, update.corrected, "correction")
+            if got.update is not None:
+                if got.update.corrected:
+                    self.metrics.corrections.labels(inst).inc(len(got.update.corrected))
+                    log.info("%s: %d late correction(s) from %s applied", inst, len(got.update.corrected),
+                             got.provider)
+                items.append((feed, got.update))
         await self._commit(items)
 
     def _worth_polling(self, feed: Feed, asof: float) -> bool:
@@ -259,6 +255,20 @@ class ProviderLoop:
         return max(start, floor - 86400)
 
     # -- fetching (worker threads) ---------------------------------------------------------
+    def _poll_one(self, feed: Feed, asof: float) -> Fetched:
+        """Fetch and fold one instrument, in a worker thread (a correction's rebuild, the
+        costliest step, never stalls the event loop). Each feed is only touched by its own
+        worker during a cycle."""
+        got = self._fetch(feed, asof, self._poll_start(feed, asof))
+        if got.provider is not None:
+            got.update = update = feed.bars.apply(got.minutes, int(got.asof * 1e6))
+            # journaled as soon as they are part of the kept bars: a Redis outage delays their
+            # commit (they are written with the rebuild after it) but never loses them here
+            if not update.snapshot:
+                self.journal.append(feed.instrument, feed.market, update.minutes, "bar")
+            self.journal.append(feed.instrument, feed.market, update.corrected, "correction")
+        return got
+
     def _fetch(self, feed: Feed, asof: float, start_s: float) -> Fetched:
         got = Fetched(feed.instrument, asof)
         start = datetime.fromtimestamp(start_s, UTC)
