@@ -10,8 +10,10 @@ with its ``provider`` for 1m bars), and two keys of provider instruments only:
 - ``{p}:poll:{i}`` hash: ``seq`` (commits so far: the guard), ``provider`` (serving now),
   ``served_us`` (when it last served), ``corrections`` (late corrections applied).
 
-A correction or a rebuild rewrites the instrument's rings, indicators and sources from
-scratch inside the same transaction, so a reader never sees half of it. Before each commit
+A correction rewrites the ring slots from the replayed minutes on (an event with
+``"correction": true`` per corrected 1m bar); a rebuild rewrites the instrument's rings,
+indicators and sources from scratch; either inside the cycle's transaction, so a reader never
+sees half of it. Before each commit
 the ``seq`` of every instrument is read: a value other than the last one written means
 Redis lost or replaced the data (a restart without persistence, a flush), and the caller
 rewrites that instrument from its kept bars instead of appending to nothing.
@@ -87,12 +89,16 @@ class ProviderPublisher:
             cmds.append(("HSET", src_key(k, inst), *(x for ts, p in sources.items() for x in (str(ts), p))))
         if up.evicted:
             cmds.append(("HDEL", src_key(k, inst), *(str(ts) for ts in up.evicted)))
-        if not up.snapshot:  # a rebuild publishes no history of events
+        if not up.snapshot:  # a rebuild publishes no history of events; a replay only the corrections
             providers = {m.ts: m.provider for m in up.minutes}
             for c in up.closed:
+                if up.replayed and not (c.timeframe == "1m" and c.bar.start in providers):
+                    continue
                 event = {key: _clean(v) for key, v in c.event(inst).items()}
                 if c.timeframe == "1m":
                     event["provider"] = providers.get(c.bar.start)
+                    if up.replayed:
+                        event["correction"] = True
                 cmds.append(("PUBLISH", k.bar_events(inst), json.dumps(event)))
         forming = [x for tf, b in up.forming.items() if b is not None for x in (tf, _pack(b))]
         if forming:

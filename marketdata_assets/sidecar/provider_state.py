@@ -10,7 +10,10 @@ Bars in, not ticks. Each poll brings the latest 1m bars of one provider:
   the forming bar of a higher timeframe is its builder's forming bar plus this minute;
 - a closed minute that comes back with other values (from its own provider or a provider of
   higher priority), or a minute missing between closed ones that a provider now has, is a
-  *late correction*: applied by rebuilding every timeframe from the kept 1m bars, and counted.
+  *late correction*, applied and counted: the derived state (bar builder, indicators, bar
+  counts) is restored from the last copy taken before that minute (one every 30 closed
+  minutes, the last two kept) and the minutes after it are replayed, which rewrites exactly
+  their ring slots; an older correction rebuilds every timeframe from the kept 1m bars.
   A lower-priority provider never overwrites a closed minute a higher-priority one served.
 
 The same minute is therefore one bar whatever the providers: its provider is recorded with
@@ -21,6 +24,7 @@ a NaN volume too, rather than a sum of some providers' volumes.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -35,6 +39,7 @@ from marketdata_assets.sidecar.pipeline import ClosedBar
 from marketdata_assets.transforms.incremental import IncrementalIndicators
 
 MINUTE_US = 60_000_000
+CHECKPOINT_EVERY = 30  # closed minutes between two copies of the derived state (two are kept)
 HIGHER = tuple(tf for tf in TIMEFRAMES if tf != "1m")
 NO_VOLUME_CLASSES = frozenset({"fx", "index"})
 
@@ -58,10 +63,7 @@ class Update:
     forming: dict[str, Bar | None] = field(default_factory=dict)
     forming_provider: str | None = None
     snapshot: bool = False     # rings, indicators and sources are rewritten from scratch
-
-    @property
-    def empty(self) -> bool:
-        return not (self.closed or self.snapshot or self.forming)
+    replayed: bool = False     # ``closed`` rewrites bars already published (a correction's replay)
 
 
 def frame_minutes(frame: pd.DataFrame, provider: str, asset_class: str) -> list[Minute]:
@@ -95,6 +97,11 @@ class ProviderBars:
         self.builder = BarBuilder(self.market, HIGHER)
         self.indicators = {tf: IncrementalIndicators() for tf in TIMEFRAMES}
         self.closed_count = dict.fromkeys(TIMEFRAMES, 0)
+        self._checkpoints: deque[tuple[int, BarBuilder, dict, dict]] = deque(maxlen=2)
+        self._checkpoint_at = 0  # closed 1m count of the last checkpoint
+
+    def _copy(self, obj):
+        return copy.deepcopy(obj, {id(self.market): self.market})
 
     @property
     def last_ts(self) -> int | None:
@@ -106,18 +113,18 @@ class ProviderBars:
         up = Update()
         closed = [m for m in minutes if m.ts + MINUTE_US <= asof_us]
         forming = [m for m in minutes if m.ts + MINUTE_US > asof_us]
-        late = self._late(closed)
+        late = self._late(closed, up)
         if late:
             self.corrections += len(late)
             up.corrected = late
-            return self._snapshot(up, forming)
+            return self._replay(up, forming, min(m.ts for m in late))
         fresh = [m for m in closed if self.last_ts is None or m.ts > self.last_ts]
         up.closed = self._append(fresh, up)
         up.minutes = fresh
         self._forming(up, forming[-1] if forming else None)
         return up
 
-    def _late(self, closed: list[Minute]) -> list[Minute]:
+    def _late(self, closed: list[Minute], up: Update) -> list[Minute]:
         """Closed minutes at or before the last kept one that change it (applied to ``kept``)."""
         if not self.kept or not closed:
             return []
@@ -137,6 +144,8 @@ class ProviderBars:
                     late.append(m)
         if any(m.ts not in index for m in late):
             self.kept = deque(sorted([*self.kept, *(m for m in late if m.ts not in index)], key=lambda m: m.ts))
+            while len(self.kept) > self.bars_kept:
+                up.evicted.append(self.kept.popleft().ts)
         return late
 
     def load(self, minutes: list[Minute], asof_us: int) -> Update:
@@ -150,6 +159,23 @@ class ProviderBars:
         return self._snapshot(Update(), [self.forming_minute] if self.forming_minute else [])
 
     # -- internals -----------------------------------------------------------------------
+    def _replay(self, up: Update, forming: list[Minute], earliest: int) -> Update:
+        """Restore the newest checkpoint before ``earliest`` and replay the kept minutes after it
+        (a full rebuild when there is none)."""
+        usable = [c for c in self._checkpoints if c[0] < earliest and self.kept and c[0] >= self.kept[0].ts]
+        if not usable:
+            return self._snapshot(up, forming)
+        ts, builder, indicators, counts = usable[-1]
+        self._checkpoints = deque((c for c in self._checkpoints if c[0] < earliest), maxlen=2)
+        self.builder, self.indicators = self._copy(builder), self._copy(indicators)
+        self.closed_count, self._checkpoint_at = dict(counts), counts["1m"]
+        up.replayed = True
+        up.closed = self._append([m for m in self.kept if m.ts > ts], up, keep=False)
+        up.minutes = [m for m in up.corrected]
+        fresh = [m for m in forming if m.ts > self.last_ts]
+        self._forming(up, fresh[-1] if fresh else None)
+        return up
+
     def _snapshot(self, up: Update, forming: list[Minute]) -> Update:
         fresh = [m for m in forming if self.last_ts is None or m.ts > self.last_ts]
         history, self.kept = list(self.kept), deque()
@@ -160,18 +186,34 @@ class ProviderBars:
         self._forming(up, fresh[-1] if fresh else None)
         return up
 
-    def _append(self, minutes: list[Minute], up: Update) -> list[ClosedBar]:
-        if not minutes:
-            return []
+    def _append(self, minutes: list[Minute], up: Update, keep: bool = True) -> list[ClosedBar]:
+        """Derive the closed bars of ``minutes`` (and keep them, unless replaying), taking a
+        checkpoint every ``CHECKPOINT_EVERY`` closed minutes near the end of the batch."""
+        out: list[ClosedBar] = []
+        i = 0
+        while i < len(minutes):
+            room = max(1, CHECKPOINT_EVERY - (self.closed_count["1m"] - self._checkpoint_at))
+            chunk = minutes[i:i + room]
+            out += self._derive(chunk)
+            if keep:
+                self.kept.extend(chunk)
+            i += len(chunk)
+            if self.closed_count["1m"] - self._checkpoint_at >= CHECKPOINT_EVERY:
+                self._checkpoint_at = self.closed_count["1m"]
+                if len(minutes) - i < 2 * CHECKPOINT_EVERY:  # only the last two are ever kept
+                    self._checkpoints.append((chunk[-1].ts, self._copy(self.builder), self._copy(self.indicators),
+                                              dict(self.closed_count)))
+        while len(self.kept) > self.bars_kept:
+            up.evicted.append(self.kept.popleft().ts)
+        return out
+
+    def _derive(self, minutes: list[Minute]) -> list[ClosedBar]:
         ts = np.array([m.ts for m in minutes], np.int64)
         days, _ = self.builder.clock.locate(ts)
         out: list[ClosedBar] = []
         for m, day in zip(minutes, days.tolist(), strict=True):
             o, h, low, c, v = m.values
             out.append(self._closed("1m", Bar(m.ts, int(day), o, h, low, c, v, 0, math.nan, math.nan, 0.0, False)))
-            self.kept.append(m)
-        while len(self.kept) > self.bars_kept:
-            up.evicted.append(self.kept.popleft().ts)
         vals = np.array([m.values for m in minutes], float)
         nan = np.full(len(minutes), math.nan)
         for tf, bar in self.builder.update(Records(

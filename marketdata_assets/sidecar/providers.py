@@ -264,7 +264,7 @@ class ProviderLoop:
             got.update = update = feed.bars.apply(got.minutes, int(got.asof * 1e6))
             # journaled as soon as they are part of the kept bars: a Redis outage delays their
             # commit (they are written with the rebuild after it) but never loses them here
-            if not update.snapshot:
+            if not (update.snapshot or update.replayed):
                 self.journal.append(feed.instrument, feed.market, update.minutes, "bar")
             self.journal.append(feed.instrument, feed.market, update.corrected, "correction")
         return got

@@ -431,3 +431,51 @@ def test_sidecar_refuses_a_provider_instrument_missing_from_the_symbol_map(tmp_p
 
     assert proc.returncode == 2
     assert "NOPE1" in proc.stderr and "symbol map" in proc.stderr
+
+
+def _history(n: int, start_s: int = 1732282200) -> list:
+    from marketdata_assets.sidecar.provider_state import Minute
+
+    rng = np.random.default_rng(5)
+    close = 100 + np.cumsum(rng.standard_normal(n) * 0.05)
+    return [Minute((start_s + 60 * i) * 1_000_000, (float(close[i - 1] if i else 100.0), float(close[i] + 0.1),
+                   float(close[i] - 0.1), float(close[i]), float(10 + i)), "yahoo") for i in range(n)]
+
+
+def _bars_after(update) -> dict:
+    return {(c.timeframe, c.bar.start): (c.packed(), tuple(None if v != v else round(v, 9) for v in c.indicators.values()))
+            for c in update.closed}
+
+
+@pytest.mark.parametrize("back", [1, 7, 45])
+def test_correction_replay_from_a_checkpoint_equals_a_full_rebuild(back):
+    from dataclasses import replace
+
+    from marketdata_assets.model.sessions import market_for_instrument
+    from marketdata_assets.sidecar.provider_state import ProviderBars
+
+    market, rank = market_for_instrument("AAPL"), {"yahoo": 0}
+    minutes = _history(400)
+    asof = minutes[-1].ts + 61_000_000
+    fixed = replace(minutes[-back], values=(*minutes[-back].values[:3], minutes[-back].values[3] + 0.02, 99.0))
+
+    replayed = ProviderBars("AAPL", market, 300, rank)
+    replayed.load(minutes[:-20], asof)
+    replayed.apply(minutes[-20:], asof)
+    update = replayed.apply([fixed], asof)
+    # the reference: the same polls, as if the provider had sent the corrected minute from the start
+    right = [*minutes[:-back], fixed, *minutes[len(minutes) - back + 1:]]
+    rebuilt = ProviderBars("AAPL", market, 300, rank)
+    first = rebuilt.load(right[:-20], asof)
+    then = rebuilt.apply(right[-20:], asof)
+    full = type(update)(closed=[*first.closed, *then.closed])
+
+    assert update.replayed and not update.snapshot and replayed.corrections == 1
+    assert update.closed and min(c.bar.start for c in update.closed if c.timeframe == "1m") < fixed.ts + 1
+    whole = _bars_after(full)
+    for key, value in _bars_after(update).items():   # every bar the replay rewrote is the rebuilt bar,
+        assert whole[key] == value, key              # at the same ring slot
+    seq = {(c.timeframe, c.bar.start): c.seq for c in full.closed}
+    assert all(seq[(c.timeframe, c.bar.start)] == c.seq for c in update.closed)
+    for tf in ("1m", "5m", "1h"):
+        assert json.dumps(replayed.indicators[tf].state_dict()) == json.dumps(rebuilt.indicators[tf].state_dict())
