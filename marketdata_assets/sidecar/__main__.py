@@ -35,7 +35,7 @@ async def serve(cfg: SidecarConfig) -> int:
         from marketdata_assets.sidecar.providers import combined_status, start_provider_loop
 
         try:
-            providers = start_provider_loop(cfg, metrics.registry, heartbeat=not tails)
+            providers = start_provider_loop(cfg, metrics.registry, heartbeat=not tails, hub=hub)
         except (ConfigError, InvalidInstrument) as exc:  # e.g. an instrument the symbol map lacks
             log.error("configuration: %s", exc)
             await runner.aclose()

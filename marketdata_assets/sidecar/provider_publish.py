@@ -94,11 +94,9 @@ class ProviderPublisher:
             for c in up.closed:
                 if up.replayed and not (c.timeframe == "1m" and c.bar.start in providers):
                     continue
-                event = {key: _clean(v) for key, v in c.event(inst).items()}
-                if c.timeframe == "1m":
-                    event["provider"] = providers.get(c.bar.start)
-                    if up.replayed:
-                        event["correction"] = True
+                event = bar_event(inst, c, providers)
+                if up.replayed:
+                    event["correction"] = True
                 cmds.append(("PUBLISH", k.bar_events(inst), json.dumps(event)))
         forming = [x for tf, b in up.forming.items() if b is not None for x in (tf, _pack(b))]
         if forming:
@@ -112,6 +110,14 @@ class ProviderPublisher:
             cmds.append(("HDEL", src_key(k, inst), "forming"))
         cmds.append(("HSET", poll_key(k, inst), *(x for kv in poll.items() for x in (kv[0], str(kv[1])))))
         return cmds
+
+
+def bar_event(instrument: str, closed, providers: dict[int, str]) -> dict:
+    """The JSON event of a closed bar (``ClosedBar.event``): NaN as null, ``provider`` on 1m bars."""
+    event = {key: _clean(v) for key, v in closed.event(instrument).items()}
+    if closed.timeframe == "1m":
+        event["provider"] = providers.get(closed.bar.start)
+    return event
 
 
 def _pack(b) -> bytes:

@@ -43,7 +43,7 @@ from marketdata_assets.sidecar import provider_health
 from marketdata_assets.sidecar.provider_health import combined_status  # noqa: F401 (the sidecar's hook)
 from marketdata_assets.sidecar.provider_journal import Journal, journal_dir
 from marketdata_assets.sidecar.provider_metrics import LoopMetrics
-from marketdata_assets.sidecar.provider_publish import ProviderPublisher
+from marketdata_assets.sidecar.provider_publish import ProviderPublisher, bar_event
 from marketdata_assets.sidecar.provider_state import MINUTE_US, Minute, ProviderBars, Update, frame_minutes
 from marketdata_assets.sources.http import (
     AllProvidersFailed,
@@ -98,7 +98,7 @@ class ProviderLoop:
     def __init__(self, instruments: tuple[str, ...], settings: Settings, *, redis_url: str, prefix: str,
                  interval_s: float = 1.0, stale_after_s: float = 10.0, bars_kept: int = 5000,
                  metrics: LoopMetrics | None = None, clock=None, chain=None, journal_root: Path | None = None,
-                 symbols: SymbolMap | None = None, heartbeat_ttl_s: int | None = None):
+                 symbols: SymbolMap | None = None, heartbeat_ttl_s: int | None = None, hub=None):
         self.clock = clock or SystemClock()
         self.interval_s = interval_s
         self.stale_after_s = stale_after_s
@@ -129,6 +129,7 @@ class ProviderLoop:
         self.stopping = asyncio.Event()
         self.heartbeat_ttl_s = heartbeat_ttl_s  # set when no .scid runner writes {p}:heartbeat
         self._started = time.time()
+        self.hub = hub  # the sidecar's WebSocket fan-out: closed bars go to /ws subscribers too
 
     # -- running -----------------------------------------------------------------------
     def stop(self) -> None:
@@ -323,6 +324,9 @@ class ProviderLoop:
             await self.publisher.commit(batch, beat)
         for inst, _, poll in batch:
             self.feeds[inst].seq = poll["seq"]
+        if self.hub is not None:
+            self.hub.publish([_Committed(f.instrument, [_Event(c, u) for c in u.closed]) for f, u in items
+                              if u.closed and not (u.snapshot or u.replayed)])
 
     def _beat(self, status: str) -> dict:
         return {"ts_us": int(time.time() * 1e6), "pid": os.getpid(), "host": socket.gethostname(),
@@ -338,7 +342,35 @@ class ProviderLoop:
         return provider_health.is_ok(self)
 
 
-def start_provider_loop(cfg, registry, heartbeat: bool = False) -> ProviderLoop:
+class _NoTicks:
+    ts = trade = price = size = bid = ask = side = np.empty(0)
+
+
+@dataclass
+class _Committed:
+    """What :meth:`Hub.publish` reads of a committed batch: closed bars, no ticks."""
+
+    instrument: str
+    closed: list
+    ticks: _NoTicks = field(default_factory=_NoTicks)
+
+
+@dataclass
+class _Event:
+    """A closed bar as the WebSocket sends it: the Redis event (no NaN; 1m bars with provider)."""
+
+    closed_bar: object               # a ClosedBar
+    update: Update
+
+    @property
+    def timeframe(self) -> str:
+        return self.closed_bar.timeframe
+
+    def event(self, instrument: str) -> dict:
+        return bar_event(instrument, self.closed_bar, {m.ts: m.provider for m in self.update.minutes})
+
+
+def start_provider_loop(cfg, registry, heartbeat: bool = False, hub=None) -> ProviderLoop:
     """The loop of a sidecar configuration (``SidecarConfig``), its metrics in ``registry``;
     ``heartbeat``: it writes ``{p}:heartbeat`` (when no ``.scid`` runner does)."""
     from marketdata_assets.settings import get_settings
@@ -346,4 +378,4 @@ def start_provider_loop(cfg, registry, heartbeat: bool = False) -> ProviderLoop:
     return ProviderLoop(cfg.provider_instruments, get_settings(), redis_url=cfg.redis_url, prefix=cfg.prefix,
                         interval_s=cfg.collection_interval_s, stale_after_s=cfg.stale_after_s,
                         bars_kept=cfg.bars_kept, metrics=LoopMetrics(registry),
-                        heartbeat_ttl_s=cfg.heartbeat_stale_s if heartbeat else None)
+                        heartbeat_ttl_s=cfg.heartbeat_stale_s if heartbeat else None, hub=hub)

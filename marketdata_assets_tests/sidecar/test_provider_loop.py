@@ -479,3 +479,23 @@ def test_correction_replay_from_a_checkpoint_equals_a_full_rebuild(back):
     assert all(seq[(c.timeframe, c.bar.start)] == c.seq for c in update.closed)
     for tf in ("1m", "5m", "1h"):
         assert json.dumps(replayed.indicators[tf].state_dict()) == json.dumps(rebuilt.indicators[tf].state_dict())
+
+
+def test_websocket_subscribers_get_provider_bars_as_json_with_their_provider(make_loop, sim):
+    from marketdata_assets.sidecar.http import Hub, Metrics, _Client
+
+    hub = Hub(Metrics())
+    client = _Client(None, 1000)
+    client.subs = {"EURUSD": {"bar", "tick", "quote"}}
+    hub.clients.add(client)
+    loop = make_loop(("EURUSD",))
+    loop.hub = hub
+    run(loop, sim)
+    sim.advance(60)
+    run(loop, sim)
+
+    messages = [json.loads(client.queue.get_nowait()) for _ in range(client.queue.qsize())]
+    one_minute = [m for m in messages if m["timeframe"] == "1m"]
+    assert len(one_minute) == 1 and one_minute[0]["provider"] == "yahoo"
+    assert one_minute[0]["volume"] is None                       # FX: no volume, and valid JSON (no NaN)
+    assert all(m["type"] == "bar" and m["instrument"] == "EURUSD" for m in messages)
