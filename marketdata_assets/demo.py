@@ -113,6 +113,9 @@ def run_demo() -> int:
 
     settings = demo_settings(get_settings())
     prepare_dagster_home(settings.var_dir)
+    from marketdata_assets.demo_live import start_live_demo
+
+    live = start_live_demo(settings.var_dir)  # the sidecar's provider loop, beside everything below
     data_dir = settings.sierra_data_dir
     if "MARKETDATA_SIERRA_DATA_DIR" not in os.environ:
         from marketdata_assets.sources.sierra.sample import write_sample_data
@@ -179,7 +182,8 @@ def run_demo() -> int:
     print(served.to_string(index=False) if len(served) else "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
-    ok = (failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
+    live_ok = live.finish()
+    ok = (live_ok and failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
           and len(served) > 0 and indicator_rows > 0)
     print("\nOK" if ok else "\nFAILED")
     return 0 if ok else 1

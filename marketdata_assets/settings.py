@@ -126,6 +126,10 @@ class Settings:
     sidecar_stream_maxlen: int = 100_000
     sidecar_bars_kept: int = 5000
     sidecar_heartbeat_stale_s: int = 30
+    # sidecar provider loop
+    sidecar_provider_instruments: tuple[str, ...] = ()
+    collection_interval_s: float = 1.0
+    stale_after_s: float = 10.0
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -194,6 +198,9 @@ def get_settings() -> Settings:
         sidecar_stream_maxlen=_int("MARKETDATA_SIDECAR_STREAM_MAXLEN", 100_000),
         sidecar_bars_kept=_int("MARKETDATA_SIDECAR_BARS_KEPT", 5000),
         sidecar_heartbeat_stale_s=_int("MARKETDATA_SIDECAR_HEARTBEAT_STALE_S", 30),
+        sidecar_provider_instruments=_list("MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS", ()),
+        collection_interval_s=_float("MARKETDATA_COLLECTION_INTERVAL_S", 1.0),
+        stale_after_s=_float("MARKETDATA_STALE_AFTER_S", 10.0),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
         partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),

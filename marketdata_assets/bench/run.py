@@ -94,6 +94,8 @@ def _optional_plans(work: Path, n) -> dict:
         plans["quality"] = lambda: quality.run(n)
     except ImportError:
         pass
+    from marketdata_assets.bench import providers_loop
+    plans["providers_loop"] = lambda: providers_loop.run(n(200_000) // 1000)  # 200 cycles at scale 1
     try:
         from marketdata_assets.sidecar import bench as sidecar_bench
         plans["sidecar"] = lambda: [x for r in sidecar_bench.run_all() for x in _sidecar_results(r)]

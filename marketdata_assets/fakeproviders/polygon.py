@@ -75,7 +75,7 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
     except ValueError:
         return _bad(call, f"Could not parse the time parameter: {lo!r} / {hi!r}")
     index = ticker.upper().startswith("I:")
-    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end, index)
+    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end, call, index)
     offset = int(json.loads(base64.urlsafe_b64decode(call.query["cursor"]))) if "cursor" in call.query else 0
     page_size = min(int(call.query.get("limit", 5000)), 50000, PAGE_CAP)
     page = results[offset:offset + page_size]
@@ -90,10 +90,10 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
     return Answer(200, body)
 
 
-def _results(profile, span: str, start: datetime, end: datetime, index: bool = False) -> list[dict]:
+def _results(profile, span: str, start: datetime, end: datetime, call: Call, index: bool = False) -> list[dict]:
     rows = []
     if span == "minute":
-        epochs, values = minute_bars(profile, start, end)
+        epochs, values = minute_bars(profile, start, end, call.now, call.corrections)
         for t, (o, h, low, c, v) in zip(epochs.tolist(), values.tolist(), strict=True):
             rows.append({"v": v, "vw": round((h + low + c) / 3, 4), "o": o, "c": c, "h": h, "l": low,
                          "t": int(t) * 1000, "n": int(v // 10) + 1})

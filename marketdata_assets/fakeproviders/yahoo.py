@@ -76,7 +76,7 @@ def respond(call: Call, recorded: Recorded) -> Answer:
     stamps: list[int] = []
     columns: dict[str, list] = {k: [] for k in ("open", "high", "low", "close", "volume")}
     if not call.empty and interval == "1m":
-        epochs, values = minute_bars(profile, start, end)
+        epochs, values = minute_bars(profile, start, end, call.now, call.corrections)
         stamps = [int(t) for t in epochs]
         for i, key in enumerate(columns):
             columns[key] = [float(v) for v in values[:, i]]

@@ -1,7 +1,8 @@
 """``python -m marketdata_assets.sidecar``: the streaming sidecar process (never imports Dagster).
 
 Tails the ``.scid`` files of ``MARKETDATA_SIERRA_DATA_DIR`` (or ``MARKETDATA_SIDECAR_INSTRUMENTS``)
-into Redis and serves ``/health``, ``/metrics`` and ``/ws`` on
+into Redis, polls the REST providers for ``--providers`` / ``MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS``
+(:mod:`.providers`; alone when there is no data directory), and serves ``/health``, ``/metrics`` and ``/ws`` on
 ``MARKETDATA_SIDECAR_HOST:MARKETDATA_SIDECAR_PORT``. SIGTERM or SIGINT: final drain, offsets
 committed, exit 0. Exit 2 on a configuration error.
 """
@@ -27,13 +28,28 @@ async def serve(cfg: SidecarConfig) -> int:
     metrics = Metrics()
     hub = Hub(metrics)
     runner = Runner(cfg, metrics, hub)
+    status = runner.status
+    tails = cfg.data_dir.is_dir()
+    providers = None
+    if cfg.provider_instruments:  # the REST provider loop (sidecar/providers.py)
+        from marketdata_assets.sidecar.providers import combined_status, start_provider_loop
+
+        try:
+            providers = start_provider_loop(cfg, metrics.registry, heartbeat=not tails, hub=hub)
+        except (ConfigError, InvalidInstrument) as exc:  # e.g. an instrument the symbol map lacks
+            log.error("configuration: %s", exc)
+            await runner.aclose()
+            return 2
+        status = combined_status(runner.status if tails else None, providers)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
+        if providers is not None:
+            loop.add_signal_handler(sig, lambda: (runner.stop(), providers.stop()))
     http = None
     if cfg.port:
         try:
-            http = await start_http(make_app(runner.status, metrics, hub, cfg.token), cfg.host, cfg.port)
+            http = await start_http(make_app(status, metrics, hub, cfg.token), cfg.host, cfg.port)
         except OSError as exc:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
             await runner.redis.aclose()
@@ -41,7 +57,13 @@ async def serve(cfg: SidecarConfig) -> int:
         if not cfg.token:
             log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
     try:
-        await runner.run()
+        if providers is None:
+            await runner.run()
+        elif tails:
+            await asyncio.gather(runner.run(), providers.run())
+        else:
+            await providers.run()
+            await runner.aclose()
     finally:
         if http is not None:
             await hub.close_all()
@@ -58,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InvalidInstrument) as exc:
         log.error("configuration: %s", exc)
         return 2
-    if not cfg.data_dir.is_dir():
+    if not cfg.data_dir.is_dir() and not cfg.provider_instruments:
         log.error("configuration: data directory %s does not exist", cfg.data_dir)
         return 2
     return asyncio.run(serve(cfg))

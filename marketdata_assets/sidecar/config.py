@@ -31,6 +31,9 @@ class SidecarConfig:
     stream_maxlen: int
     bars_kept: int
     heartbeat_stale_s: int
+    provider_instruments: tuple[str, ...] = ()  # REST provider loop (sidecar/providers.py); empty: off
+    collection_interval_s: float = 1.0
+    stale_after_s: float = 10.0
     read_chunk: int = 5000                # records per file per read (bounds one loop turn)
     commit_max: int = 20_000              # records per transaction
     heartbeat_every_s: float = 1.0
@@ -48,6 +51,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="HTTP bind address (MARKETDATA_SIDECAR_HOST)")
     p.add_argument("--port", type=int, help="HTTP port, 0 disables the HTTP face (MARKETDATA_SIDECAR_PORT)")
     p.add_argument("--poll-ms", type=int, help="poll interval in ms (MARKETDATA_SIDECAR_POLL_MS)")
+    p.add_argument("--providers", help="comma-separated instruments polled from the REST providers "
+                                       "(MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -70,4 +75,9 @@ def load_config(args: argparse.Namespace) -> SidecarConfig:
         stream_maxlen=s.sidecar_stream_maxlen,
         bars_kept=s.sidecar_bars_kept,
         heartbeat_stale_s=s.sidecar_heartbeat_stale_s,
+        provider_instruments=tuple(validate_instrument(i) for i in (
+            [x.strip() for x in args.providers.split(",") if x.strip()] if getattr(args, "providers", None)
+            else s.sidecar_provider_instruments)),
+        collection_interval_s=s.collection_interval_s,
+        stale_after_s=s.stale_after_s,
     )

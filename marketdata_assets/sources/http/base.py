@@ -177,9 +177,12 @@ def bars_frame(
                 f"{provider}: {col!r} has {len(raw)} values for {len(ts)} timestamps ({request})"
             )
         try:
-            data[col] = pd.to_numeric(pd.Series(list(raw), dtype="object"), errors="raise").astype("float64")
-        except (TypeError, ValueError) as exc:
-            raise SchemaMismatch(f"{provider}: non-numeric {col!r} value ({request})") from exc
+            data[col] = np.asarray(raw, dtype="float64")  # numbers, numeric strings, None → NaN
+        except (TypeError, ValueError):
+            try:  # the slow path, for what numpy refuses but pandas reads (and for the error)
+                data[col] = pd.to_numeric(pd.Series(list(raw), dtype="object"), errors="raise").astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise SchemaMismatch(f"{provider}: non-numeric {col!r} value ({request})") from exc
     frame = pd.DataFrame({k: np.asarray(v) if k != "ts" else v for k, v in data.items()})
     frame = frame.dropna(subset=["ts", *PRICE_COLUMNS])
     frame = frame.sort_values("ts", kind="stable").drop_duplicates("ts", keep="last")
@@ -193,8 +196,11 @@ def concat_bars(frames: Sequence[pd.DataFrame], provider: str, start: datetime, 
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_bars(provider)
-    frame = pd.concat(frames, ignore_index=True)
     lo, hi = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    if len(frames) == 1:  # one answer: already sorted and unique (``bars_frame``)
+        frame = frames[0]
+        return frame[(frame["ts"] >= lo) & (frame["ts"] < hi)].reset_index(drop=True)
+    frame = pd.concat(frames, ignore_index=True)
     frame = frame[(frame["ts"] >= lo) & (frame["ts"] < hi)]
     frame = frame.sort_values("ts", kind="stable").drop_duplicates("ts", keep="last")
     return frame.reset_index(drop=True)
