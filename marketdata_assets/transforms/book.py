@@ -115,8 +115,9 @@ def snapshot_points(event_ts: np.ndarray, batch_ts: np.ndarray, snapshot_us: int
 
 def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orders: np.ndarray,
                 price: np.ndarray, quantity: np.ndarray, skip: np.ndarray, initial: BookState,
-                levels: int = 10, snapshot_us: int = 1_000_000) -> BookReplay:
-    """Replay events (``ts`` already effective, see :func:`screen_events`) from ``initial``."""
+                levels: int = 10, snapshot_us: int = 1_000_000, snapshots: bool = True) -> BookReplay:
+    """Replay events (``ts`` already effective, see :func:`screen_events`) from ``initial``;
+    ``snapshots=False`` skips the snapshot rows (a load that needs only the flags and state)."""
     command = np.asarray(command, np.uint8)
     flags = np.asarray(flags, np.uint8)
     uniq, inverse = clean_prices(np.r_[np.asarray(price, np.float32), initial.price.astype(np.float32)])
@@ -124,7 +125,7 @@ def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orde
     init_pid = inverse[len(ts):].astype(np.int64)
     batch_pos = np.flatnonzero(flags & 1)
     batch_ts = ts[batch_pos]
-    ends, snap_batch = snapshot_points(ts, batch_ts, snapshot_us)
+    ends, snap_batch = snapshot_points(ts if snapshots else ts[:0], batch_ts, snapshot_us)
     snap_at = np.zeros(len(batch_pos), np.bool_)
     snap_at[snap_batch] = True
     missing, top, ids, qty, orders, alive, fqty, forders = replay(

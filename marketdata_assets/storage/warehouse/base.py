@@ -44,6 +44,17 @@ class Checkpoint:
         }]).astype({"last_ts": "Int64"})
 
 
+@dataclass(frozen=True)
+class PartitionWrite:
+    """One part of :meth:`Warehouse.replace_many`: replace the rows of ``table`` matching
+    ``scope`` (and ``source_offset >= min_offset``) by ``frame``."""
+
+    table: str
+    frame: pd.DataFrame
+    scope: dict
+    min_offset: int | None = None
+
+
 def partition_scope(instrument: str, trading_date: date | str, **extra) -> dict:
     return {"instrument": instrument, "trading_date": str(trading_date), **extra}
 
@@ -79,6 +90,12 @@ class Warehouse(ABC):
                           min_offset: int | None = None, checkpoint: Checkpoint | None = None,
                           constants: dict | None = None) -> int:
         """Replace the rows matching ``scope`` (and ``source_offset >= min_offset``) by ``frame``."""
+
+    @abstractmethod
+    def replace_many(self, writes: list[PartitionWrite]) -> int:
+        """Apply several ``replace_partition`` writes (each: delete its scope, insert its
+        frame) in **one transaction**, in order; returns the rows inserted. Used where one
+        step's outputs and its checkpoint must commit together (market depth)."""
 
     @abstractmethod
     def upsert(self, table_name: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:

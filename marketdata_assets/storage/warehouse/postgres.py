@@ -90,6 +90,27 @@ class PostgresWarehouse(Warehouse):
                                f"{exc.diag.message_primary or exc}") from exc
         return len(frame)
 
+    def replace_many(self, writes):
+        rows_written = 0
+        try:
+            with self.conn.transaction(), self.conn.cursor() as cur:
+                for w in writes:
+                    tbl = table(w.table)
+                    cols = prepare(tbl, w.frame)
+                    where, params = self._sql_where(tbl, w.scope, w.min_offset)
+                    ident = pgsql.Identifier(tbl.name)
+                    cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
+                    if len(w.frame):
+                        collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
+                        with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                                ident, collist)) as cp:
+                            cp.write(pgcopy.encode(cols))
+                    rows_written += len(w.frame)
+        except psycopg.Error as exc:
+            raise StorageError(f"postgres write failed: {type(exc).__name__}: "
+                               f"{exc.diag.message_primary or exc}") from exc
+        return rows_written
+
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         cur.execute(
             "INSERT INTO ingest_checkpoints (source, instrument, trading_date, fingerprint, byte_offset, "

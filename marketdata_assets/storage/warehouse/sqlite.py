@@ -86,6 +86,19 @@ class SQLiteWarehouse(Warehouse):
                 self._put_checkpoint(cur, checkpoint)
         return len(rows)
 
+    def replace_many(self, writes):
+        rows_written = 0
+        with self._tx() as cur:
+            for w in writes:
+                tbl = table(w.table)
+                names, rows = self._rows(tbl, w.frame, None)
+                where, params = self._where(tbl, w.scope, w.min_offset)
+                cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
+                cur.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
+                                f"VALUES ({', '.join('?' * len(names))})", rows)
+                rows_written += len(rows)
+        return rows_written
+
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         names, rows = self._rows(table("ingest_checkpoints"), cp.as_frame(), None)
         cur.execute(f"INSERT OR REPLACE INTO ingest_checkpoints ({', '.join(names)}) "  # noqa: S608

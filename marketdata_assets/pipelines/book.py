@@ -1,0 +1,132 @@
+"""Partition-level book step: ``depth_events`` → ``book_snapshots`` + ``book_bars``, and the
+checks that judge them (crossed books, agreement with the ``.scid`` quotes).
+
+The whole trading date is replayed from the book at its start (``depth_book_state`` point
+``start``), so the result does not depend on how the events were loaded (one read or many);
+both tables are replaced for the partition in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from marketdata_assets.model.sessions import Market
+from marketdata_assets.pipelines.depth import ORIGIN, STAGE
+from marketdata_assets.pipelines.steps import StepResult
+from marketdata_assets.sources.sierra.scid import KIND_QUOTE, KIND_TRADE
+from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
+from marketdata_assets.transforms.book import BookState, book_bars, replay_book
+from marketdata_assets.transforms.normalize import ts_us
+
+
+@dataclass
+class BookResult(StepResult):
+    batches: pd.DataFrame | None = None        # per end-of-batch: ts, bid, bid_size, ask, ask_size, crossed, locked
+    snapshots: pd.DataFrame | None = None
+
+
+def partition_events(wh: Warehouse, instrument: str, trading_date: date | str) -> pd.DataFrame:
+    """Every record of the partition in stream order (``seq``): the kept events, and the
+    quarantined ones as ``skip`` rows that change no level but whose end-of-batch flag
+    still closes the batch they were part of."""
+    scope = partition_scope(instrument, trading_date)
+    ev = wh.read("depth_events", scope, columns=["ts", "seq", "command", "flags", "num_orders", "price", "quantity"])
+    q = wh.read("quarantine", {**scope, "stage": STAGE}, columns=["ts", "raw"])
+    raw = [json.loads(r) for r in q["raw"]]
+    skipped = pd.DataFrame({"ts": q["ts"], "seq": [r["seq"] for r in raw], "command": 0,
+                            "flags": [r["flags"] for r in raw], "num_orders": 0, "price": 0.0, "quantity": 0})
+    frames = [f for f in (ev.assign(skip=False), skipped.assign(skip=True)) if len(f)]
+    if not frames:
+        return ev.assign(skip=False)
+    both = pd.concat(frames, ignore_index=True)
+    return both.iloc[np.argsort(both["seq"].to_numpy(np.int64), kind="stable")].reset_index(drop=True)
+
+
+def replay_partition(wh: Warehouse, instrument: str, trading_date: date | str, *, levels: int = 10,
+                     snapshot_us: int = 1_000_000, until_us: int | None = None):
+    """Replay the partition's stored records (up to ``until_us`` inclusive) from its start book."""
+    ev = partition_events(wh, instrument, trading_date)
+    start = BookState.from_frame(wh.read("depth_book_state", {**partition_scope(instrument, trading_date),
+                                                              "point": "start"}))
+    ts = ts_us(ev["ts"]) if len(ev) else np.empty(0, np.int64)
+    if until_us is not None:
+        ev, ts = ev[ts <= until_us], ts[ts <= until_us]
+    return replay_book(ts, ev["command"].to_numpy(np.uint8), ev["flags"].to_numpy(np.uint8),
+                       ev["num_orders"].to_numpy(np.int64), ev["price"].to_numpy(np.float32),
+                       ev["quantity"].to_numpy(np.int64), ev["skip"].to_numpy(bool), start,
+                       levels=levels, snapshot_us=snapshot_us), int((~ev["skip"]).sum())
+
+
+def book_at(wh: Warehouse, instrument: str, trading_date: date | str, at_us: int, levels: int = 10) -> pd.DataFrame:
+    """The book as of the last end-of-batch at or before ``at_us`` (side, level, price,
+    quantity, num_orders, as_of): what an auditor asks for."""
+    replay, _ = replay_partition(wh, instrument, trading_date, levels=levels, snapshot_us=1, until_us=at_us)
+    snaps = replay.snapshots
+    if not len(snaps):
+        return snaps
+    return snaps[snaps["ts"] == snaps["ts"].max()].drop(columns="ts").reset_index(drop=True)
+
+
+def build_book(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+               levels: int = 10, snapshot_seconds: float = 1.0) -> BookResult:
+    scope = partition_scope(instrument, trading_date)
+    _, hi = market.window_us(trading_date)
+    replay, n_events = replay_partition(wh, instrument, trading_date, levels=levels,
+                                        snapshot_us=max(1, int(round(snapshot_seconds * 1e6))))
+    snaps = replay.snapshots
+    snapshots = pd.DataFrame({
+        "instrument": instrument, "ts": _utc(snaps["ts"]), "trading_date": str(trading_date),
+        "side": snaps["side"].to_numpy(object), "level": snaps["level"], "price": snaps["price"],
+        "quantity": snaps["quantity"], "num_orders": snaps["num_orders"], "as_of": _utc(snaps["as_of"]),
+        "origin": ORIGIN, "run_id": run_id})
+    bars = book_bars(replay.batches, end_us=hi)
+    bars = bars.assign(ts=_utc(bars["ts"]), instrument=instrument, trading_date=str(trading_date),
+                       origin=ORIGIN, run_id=run_id)
+    wh.replace_many([PartitionWrite("book_snapshots", snapshots, {**scope, "origin": ORIGIN}),
+                     PartitionWrite("book_bars", bars, {**scope, "origin": ORIGIN})])
+    b = replay.batches
+    return BookResult(
+        rows_in=n_events, rows_out=len(snapshots), first_ts=snapshots["ts"].min() if len(snapshots) else None,
+        last_ts=snapshots["ts"].max() if len(snapshots) else None, preview=snapshots.head(5),
+        details={"snapshot_rows": len(snapshots), "snapshot_instants": int(snaps["ts"].nunique()),
+                 "book_bars": len(bars), "batch_ends": len(b), "crossed_batch_ends": int(b["crossed"].sum()),
+                 "locked_batch_ends": int(b["locked"].sum()), "levels": levels,
+                 "snapshot_seconds": snapshot_seconds},
+        batches=b, snapshots=snaps)
+
+
+def _utc(us) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(us, np.int64).view("datetime64[us]")).tz_localize("UTC")
+
+
+def scid_quotes(wh: Warehouse, instrument: str, trading_date: date | str) -> pd.DataFrame:
+    """(ts µs, bid, ask) of the partition's ``.scid`` trades and bid/ask updates, by time."""
+    raw = wh.read("raw_ticks", partition_scope(instrument, trading_date), columns=["ts", "high", "low", "kind"],
+                  order_by=("source_offset",))
+    raw = raw[raw["kind"].isin([KIND_TRADE, KIND_QUOTE]) & (raw["high"] > 0) & (raw["low"] > 0)]
+    return pd.DataFrame({"ts": ts_us(raw["ts"]) if len(raw) else np.empty(0, np.int64),
+                         "bid": raw["low"].to_numpy(np.float64), "ask": raw["high"].to_numpy(np.float64)})
+
+
+def quote_agreement(snapshots: pd.DataFrame, quotes: pd.DataFrame, tick: float) -> dict:
+    """Compare each snapshot's best bid/ask with the last ``.scid`` quote at or before the
+    same instant; agreement = both within one tick (plus float32 rounding)."""
+    top = snapshots[snapshots["level"] == 1].pivot_table(index="ts", columns="side", values="price")
+    top = top.dropna(subset=[c for c in ("bid", "ask") if c in top.columns]) if len(top) else top
+    if not len(top) or not len(quotes) or not {"bid", "ask"} <= set(top.columns):
+        return {"compared": 0, "agreeing": 0, "share": None, "worst_ticks": None}
+    at = np.asarray(top.index, np.int64)
+    idx = np.searchsorted(quotes["ts"].to_numpy(), at, side="right") - 1
+    ok = idx >= 0
+    q = quotes.iloc[idx[ok]]
+    diff = np.maximum(np.abs(top["bid"].to_numpy()[ok] - q["bid"].to_numpy()),
+                      np.abs(top["ask"].to_numpy()[ok] - q["ask"].to_numpy()))
+    agree = diff <= tick * (1 + 1e-6) + 1e-9
+    return {"compared": int(ok.sum()), "agreeing": int(agree.sum()),
+            "share": float(agree.mean()) if ok.any() else None,
+            "worst_ticks": float(diff.max() / tick) if ok.any() else None}
