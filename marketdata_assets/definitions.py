@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from marketdata_assets.defs.bars.assets import ohlc_bars
+from marketdata_assets.defs.bars.book import book_snapshots
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
@@ -18,8 +19,10 @@ from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, pro
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
+from marketdata_assets.defs.sierra.depth import sierra_depth
+from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
@@ -27,6 +30,7 @@ PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
+DEPTH_ASSETS = [sierra_depth, book_snapshots]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -38,14 +42,14 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource()}
+            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource()}
 
 
 defs = dg.Definitions(
-    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
+    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS, *DEPTH_ASSETS],
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-             sidecar_heartbeat_sensor],
+             sidecar_heartbeat_sensor, sierra_depth_sensor],
     jobs=[provider_bootstrap_job, catalog_daily_job],
     schedules=[catalog_daily_schedule],
     resources=resources(),
