@@ -22,7 +22,14 @@ import pandas as pd
 
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.steps import StepResult
-from marketdata_assets.sources.sierra.depth import CMD_CLEAR, depth_path, probe_depth, read_depth
+from marketdata_assets.sources.sierra.depth import (
+    CMD_CLEAR,
+    depth_path,
+    parse_depth_name,
+    probe_depth,
+    read_depth,
+    utc_day_bounds,
+)
 from marketdata_assets.sources.sierra.scid import resume_offset
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.book import (
@@ -37,11 +44,6 @@ ORIGIN = "sierra"
 STAGE = "sierra_depth"
 DAY_US = 86_400_000_000
 EVENT_COLUMNS = ["ts", "command", "flags", "num_orders", "price", "quantity"]
-
-
-def utc_day_bounds(day: date) -> tuple[int, int]:
-    lo = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
-    return lo, lo + DAY_US
 
 
 def depth_files(directory: str | Path, instrument: str, market: Market, trading_date: date) -> list[Path]:
@@ -127,7 +129,7 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
                                      cp["byte_offset"] if cp else None, cp["fingerprint"] if cp else None)
         chunk = read_depth(path, start)
         cols = chunk.columns
-        day_lo, day_hi = utc_day_bounds(date.fromisoformat(path.name[-len("YYYY-MM-DD.depth"):-len(".depth")]))
+        day_lo, day_hi = utc_day_bounds(parse_depth_name(path.name)[1])
         prev_ts = None if reset else cp["last_ts"]
         reason, eff = screen_events(cols["ts"], cols["command"], cols["price"], day_lo, day_hi, prev_ts)
         writes = []

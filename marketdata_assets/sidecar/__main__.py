@@ -27,26 +27,53 @@ async def serve(cfg: SidecarConfig) -> int:
     metrics = Metrics()
     hub = Hub(metrics)
     runner = Runner(cfg, metrics, hub)
+    depth = _depth_feeder(cfg, metrics, hub)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
     http = None
     if cfg.port:
         try:
-            http = await start_http(make_app(runner.status, metrics, hub, cfg.token), cfg.host, cfg.port)
+            http = await start_http(make_app(_status(runner, depth), metrics, hub, cfg.token), cfg.host, cfg.port)
         except OSError as exc:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
             await runner.redis.aclose()
             return 2
         if not cfg.token:
             log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
+    depth_task = asyncio.create_task(depth.run(runner.stopping)) if depth is not None else None
     try:
         await runner.run()
+        if depth_task is not None:
+            await depth_task
     finally:
         if http is not None:
             await hub.close_all()
             await http.cleanup()
     return 0
+
+
+def _depth_feeder(cfg: SidecarConfig, metrics, hub):
+    """The depth feed (``sidecar/depth.py``) when ``cfg.depth_dir`` is set."""
+    if cfg.depth_dir is None:
+        return None
+    from marketdata_assets.sidecar.depth import DepthFeeder
+
+    return DepthFeeder(cfg.depth_dir, cfg.redis_url, cfg.prefix, levels=cfg.book_levels,
+                       instruments=cfg.instruments, poll_s=cfg.poll_ms / 1000, hub=hub, registry=metrics.registry)
+
+
+def _status(runner, depth):
+    """``/health``: the tick feed's status, plus the depth feed's under ``depth``."""
+    if depth is None:
+        return runner.status
+
+    def status() -> tuple[bool, dict]:
+        ok, body = runner.status()
+        depth_ok, body["depth"] = depth.status()
+        return ok and depth_ok, body
+
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,8 @@ class SidecarConfig:
     heartbeat_every_s: float = 1.0
     rescan_every_s: float = 1.0
     shutdown_timeout_s: float = 10.0
+    depth_dir: Path | None = None         # .depth files to tail into the live book (None: depth feed off)
+    book_levels: int = 10
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,6 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="HTTP bind address (MARKETDATA_SIDECAR_HOST)")
     p.add_argument("--port", type=int, help="HTTP port, 0 disables the HTTP face (MARKETDATA_SIDECAR_PORT)")
     p.add_argument("--poll-ms", type=int, help="poll interval in ms (MARKETDATA_SIDECAR_POLL_MS)")
+    p.add_argument("--depth", action=argparse.BooleanOptionalAction, default=None,
+                   help="tail .depth files into the live book (default: on when MARKETDATA_SIERRA_DEPTH_DIR exists)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -70,4 +74,17 @@ def load_config(args: argparse.Namespace) -> SidecarConfig:
         stream_maxlen=s.sidecar_stream_maxlen,
         bars_kept=s.sidecar_bars_kept,
         heartbeat_stale_s=s.sidecar_heartbeat_stale_s,
+        **_depth(args, args.data_dir or s.sierra_data_dir),
     )
+
+
+def _depth(args: argparse.Namespace, data_dir: Path) -> dict:
+    """The depth feed is on when ``--depth`` says so, or by default when the folder exists."""
+    import os
+
+    from marketdata_assets.settings import depth_settings
+
+    d = depth_settings()
+    depth_dir = d.depth_dir if os.environ.get("MARKETDATA_SIERRA_DEPTH_DIR") else Path(data_dir) / "MarketDepthData"
+    on = depth_dir.is_dir() if getattr(args, "depth", None) is None else args.depth
+    return {"depth_dir": depth_dir if on else None, "book_levels": d.book_levels}

@@ -60,6 +60,15 @@ class BookState:
     def __len__(self) -> int:
         return len(self.price)
 
+    def top(self, levels: int) -> tuple[list[list], list[list]]:
+        """The best ``levels`` per side as ``[price, quantity, num_orders]`` lists, best first."""
+        out = []
+        for side, descending in ((0, True), (1, False)):
+            idx = np.flatnonzero(self.side == side)
+            idx = idx[np.argsort(-self.price[idx] if descending else self.price[idx], kind="stable")][:levels]
+            out.append([[float(self.price[k]), int(self.quantity[k]), int(self.num_orders[k])] for k in idx])
+        return out[0], out[1]
+
 
 @dataclass(frozen=True)
 class BookReplay:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +163,9 @@ def parse_depth_name(name: str) -> tuple[str, date]:
 
 def depth_path(directory: str | os.PathLike, instrument: str, day: date) -> Path:
     return Path(directory) / f"{validate_instrument(instrument)}.{day.isoformat()}.depth"
+
+
+def utc_day_bounds(day: date) -> tuple[int, int]:
+    """Unix µs [start, end) of the UTC day a ``.depth`` file holds."""
+    lo = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
+    return lo, lo + 86_400_000_000
