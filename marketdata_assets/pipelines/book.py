@@ -80,24 +80,28 @@ def build_book(wh: Warehouse, instrument: str, market: Market, trading_date: dat
                                         snapshot_us=max(1, int(round(snapshot_seconds * 1e6))))
     snaps = replay.snapshots
     snapshots = pd.DataFrame({
-        "instrument": instrument, "ts": _utc(snaps["ts"]), "trading_date": str(trading_date),
+        "instrument": instrument, "ts": snaps["ts"].to_numpy(np.int64), "trading_date": str(trading_date),
         "side": snaps["side"].to_numpy(object), "level": snaps["level"], "price": snaps["price"],
-        "quantity": snaps["quantity"], "num_orders": snaps["num_orders"], "as_of": _utc(snaps["as_of"]),
+        "quantity": snaps["quantity"], "num_orders": snaps["num_orders"], "as_of": snaps["as_of"].to_numpy(np.int64),
         "origin": ORIGIN, "run_id": run_id})
     bars = book_bars(replay.batches, end_us=hi)
-    bars = bars.assign(ts=_utc(bars["ts"]), instrument=instrument, trading_date=str(trading_date),
+    bars = bars.assign(ts=bars["ts"].astype(np.int64), instrument=instrument, trading_date=str(trading_date),
                        origin=ORIGIN, run_id=run_id)
     wh.replace_many([PartitionWrite("book_snapshots", snapshots, {**scope, "origin": ORIGIN}),
                      PartitionWrite("book_bars", bars, {**scope, "origin": ORIGIN})])
     b = replay.batches
     return BookResult(
-        rows_in=n_events, rows_out=len(snapshots), first_ts=snapshots["ts"].min() if len(snapshots) else None,
-        last_ts=snapshots["ts"].max() if len(snapshots) else None, preview=snapshots.head(5),
+        rows_in=n_events, rows_out=len(snapshots), first_ts=_first(snapshots["ts"], min),
+        last_ts=_first(snapshots["ts"], max), preview=snapshots.head(5).assign(ts=lambda f: _utc(f["ts"])),
         details={"snapshot_rows": len(snapshots), "snapshot_instants": int(snaps["ts"].nunique()),
                  "book_bars": len(bars), "batch_ends": len(b), "crossed_batch_ends": int(b["crossed"].sum()),
                  "locked_batch_ends": int(b["locked"].sum()), "levels": levels,
                  "snapshot_seconds": snapshot_seconds},
         batches=b, snapshots=snaps)
+
+
+def _first(us: pd.Series, pick) -> pd.Timestamp | None:
+    return pd.Timestamp(int(pick(us)), unit="us", tz="UTC") if len(us) else None
 
 
 def _utc(us) -> pd.DatetimeIndex:

@@ -90,7 +90,7 @@ def _events(cols: dict, idx: np.ndarray, eff: np.ndarray, seq: np.ndarray, instr
             trading_date: date, source: str, run_id: str) -> pd.DataFrame:
     price = cols["price"][idx]
     return pd.DataFrame({
-        "instrument": instrument, "ts": _utc(eff[idx]), "trading_date": str(trading_date), "seq": seq,
+        "instrument": instrument, "ts": eff[idx], "trading_date": str(trading_date), "seq": seq,
         "command": cols["command"][idx].astype(np.int16), "flags": cols["flags"][idx].astype(np.int16),
         "num_orders": cols["num_orders"][idx].astype(np.int64),
         "price": _short(price),
