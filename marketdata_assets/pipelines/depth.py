@@ -72,7 +72,7 @@ def _state(wh: Warehouse, scope: dict, **where) -> BookState:
     return BookState.from_frame(wh.read("depth_book_state", {**scope, **where}))
 
 
-def _quarantine(cols: dict, idx: np.ndarray, reason: np.ndarray, eff: np.ndarray, seq: np.ndarray,
+def _quarantine(cols: dict, offsets: np.ndarray, idx: np.ndarray, reason: np.ndarray, eff: np.ndarray, seq: np.ndarray,
                 instrument: str, trading_date: date, source: str, run_id: str) -> pd.DataFrame:
     raw = [json.dumps({"ts_us": int(cols["ts"][i]), "command": int(cols["command"][i]),
                        "flags": int(cols["flags"][i]), "num_orders": int(cols["num_orders"][i]),
@@ -81,12 +81,12 @@ def _quarantine(cols: dict, idx: np.ndarray, reason: np.ndarray, eff: np.ndarray
            for i, s in zip(idx, seq, strict=True)]
     return pd.DataFrame({
         "stage": STAGE, "instrument": instrument, "trading_date": str(trading_date), "ts": _utc(eff[idx]),
-        "source": source, "source_offset": cols["source_offset"][idx], "reason": [REASONS[r] for r in reason[idx]],
+        "source": source, "source_offset": offsets[idx], "reason": [REASONS[r] for r in reason[idx]],
         "raw": raw, "run_id": run_id,
     })
 
 
-def _events(cols: dict, idx: np.ndarray, eff: np.ndarray, seq: np.ndarray, instrument: str,
+def _events(cols: dict, offsets: np.ndarray, idx: np.ndarray, eff: np.ndarray, seq: np.ndarray, instrument: str,
             trading_date: date, source: str, run_id: str) -> pd.DataFrame:
     price = cols["price"][idx]
     return pd.DataFrame({
@@ -95,7 +95,7 @@ def _events(cols: dict, idx: np.ndarray, eff: np.ndarray, seq: np.ndarray, instr
         "num_orders": cols["num_orders"][idx].astype(np.int64),
         "price": _short(price),
         "quantity": cols["quantity"][idx].astype(np.int64), "origin": ORIGIN, "source": source,
-        "source_offset": cols["source_offset"][idx], "run_id": run_id,
+        "source_offset": offsets[idx], "run_id": run_id,
     })
 
 
@@ -151,8 +151,9 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
         state = replay.final
         seq = raw_base + np.arange(len(window), dtype=np.int64)
         good = reason[window] == 0
-        events = _events(cols, window[good], eff, seq[good], instrument, trading_date, source, run_id)
-        bad = _quarantine(cols, window[~good], reason, eff, seq[~good], instrument, trading_date, source, run_id)
+        offsets = chunk.offsets()
+        events = _events(cols, offsets, window[good], eff, seq[good], instrument, trading_date, source, run_id)
+        bad = _quarantine(cols, offsets, window[~good], reason, eff, seq[~good], instrument, trading_date, source, run_id)
         raw_base += len(window)
         last_ts = int(eff[-1]) if len(eff) else prev_ts
         checkpoint = pd.DataFrame([{

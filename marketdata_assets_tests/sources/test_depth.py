@@ -29,7 +29,7 @@ def test_records_decode_with_every_field(tmp_path):
     assert chunk.columns["num_orders"].tolist() == [0, 3, 4]
     assert chunk.columns["price"].tolist() == [0.0, 100.25, 100.5]
     assert chunk.columns["quantity"].tolist() == [0, 7, 9]
-    assert chunk.columns["source_offset"].tolist() == [64, 88, 112]
+    assert chunk.offsets().tolist() == [64, 88, 112]
     assert chunk.end_offset == HEADER_SIZE + 3 * RECORD_SIZE
 
 
@@ -49,7 +49,7 @@ def test_batch_not_closed_at_file_end_is_left_for_next_read(tmp_path):
         [closed, open_batch, depth_records([T0 + 2], [0], [1], [0.0], [0])]).tobytes())
     second = read_depth(path, start_offset=first.end_offset)
     assert second.columns["command"].tolist() == [3, 3, 0]
-    assert second.columns["source_offset"].tolist() == [112, 136, 160]
+    assert second.offsets().tolist() == [112, 136, 160]
 
 
 @pytest.mark.parametrize("mutate, offset, message", [

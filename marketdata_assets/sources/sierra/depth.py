@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numba
 import numpy as np
 
 from marketdata_assets.errors import CorruptFile, InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
-from marketdata_assets.sources.sierra.scid import decode_datetimes, fingerprint_bytes
+from marketdata_assets.sources.sierra.scid import SC_EPOCH_US, decode_datetimes, fingerprint_bytes
 
 MAGIC = 0x44444353  # b"SCDD" read as a little-endian u32
 HEADER_DTYPE = np.dtype([("magic", "<u4"), ("header_size", "<u4"), ("record_size", "<u4"),
@@ -39,6 +40,7 @@ END_OF_BATCH = 0x01
  CMD_DELETE_BID, CMD_DELETE_ASK) = range(8)
 COMMAND_NAMES = ("none", "clear_book", "add_bid", "add_ask", "modify_bid", "modify_ask", "delete_bid", "delete_ask")
 _FINGERPRINT_BYTES = HEADER_SIZE + RECORD_SIZE
+_FIELDS = ("command", "flags", "num_orders", "price", "quantity")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class DepthChunk:
     """The whole batches read from ``start_offset`` to ``end_offset`` (the next read's start).
 
     Columns are numpy arrays: ``ts`` (Unix µs), ``command``, ``flags``, ``num_orders``,
-    ``price`` (float32 as stored), ``quantity`` and ``source_offset`` (byte offset)."""
+    ``price`` (float32 as stored) and ``quantity``; :meth:`offsets` gives byte offsets."""
 
     path: str
     header: DepthHeader
@@ -68,6 +70,11 @@ class DepthChunk:
     @property
     def rows(self) -> int:
         return len(self.columns["ts"])
+
+    def offsets(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """Byte offsets of the records ``idx`` (all records if None)."""
+        idx = np.arange(self.rows, dtype=np.int64) if idx is None else np.asarray(idx, np.int64)
+        return self.start_offset + idx * RECORD_SIZE
 
 
 def read_header(path: str | os.PathLike, raw: bytes) -> DepthHeader:
@@ -99,14 +106,43 @@ def probe_depth(path: str | os.PathLike) -> tuple[DepthHeader, int, str]:
     return read_header(path, head), size, fingerprint_bytes(head)
 
 
-def _columns(rec: np.ndarray, first_offset: int) -> dict[str, np.ndarray]:
-    return {
-        "ts": decode_datetimes(rec["dt"].astype(np.int64, copy=True)),
-        "command": rec["command"].copy(), "flags": rec["flags"].copy(),
-        "num_orders": rec["num_orders"].copy(), "price": rec["price"].copy(),
-        "quantity": rec["quantity"].copy(),
-        "source_offset": first_offset + np.arange(len(rec), dtype=np.int64) * RECORD_SIZE,
-    }
+@numba.njit(cache=True, nogil=True)
+def _decode(dt, command, flags, num_orders, price, quantity, epoch_us):
+    """One pass over the records (strided views into the map): contiguous columns, whether
+    any ``DateTime`` looks like a legacy f64 (top byte 0x3E-0x41), and the last end-of-batch."""
+    n = len(dt)
+    ts = np.empty(n, np.int64)
+    cmd, fl = np.empty(n, np.uint8), np.empty(n, np.uint8)
+    orders, px, qty = np.empty(n, np.uint16), np.empty(n, np.float32), np.empty(n, np.uint32)
+    legacy, last_end = False, -1
+    for i in range(n):
+        v = dt[i]
+        top = (v >> 56) & 0xFF
+        if top >= 0x3E and top <= 0x41:
+            legacy = True
+        ts[i] = v - epoch_us
+        f = flags[i]
+        if f & 1:
+            last_end = i
+        cmd[i], fl[i], orders[i], px[i], qty[i] = command[i], f, num_orders[i], price[i], quantity[i]
+    return ts, cmd, fl, orders, px, qty, legacy, last_end
+
+
+def _columns(buf, n: int) -> tuple[dict[str, np.ndarray], int]:
+    """(columns of the whole batches among ``n`` records of ``buf``, how many records that is)."""
+    if n == 0:
+        empty = np.empty(0, dtype=RECORD_DTYPE)
+        return {"ts": np.empty(0, np.int64), **{k: empty[k].copy() for k in _FIELDS}}, 0
+    u8 = np.frombuffer(buf, dtype=np.uint8, count=n * RECORD_SIZE).reshape(n, RECORD_SIZE)
+    dt = u8.view(np.int64)[:, 0]
+    ts, cmd, fl, orders, px, qty, legacy, last_end = _decode(
+        dt, u8[:, 8], u8[:, 9], u8.view(np.uint16)[:, 5], u8.view(np.float32)[:, 3], u8.view(np.uint32)[:, 4],
+        SC_EPOCH_US)
+    kept = last_end + 1
+    if legacy:  # rare: the .scid decoder's rules for legacy (f64 days) times
+        ts = decode_datetimes(dt[:kept].astype(np.int64))
+    return {"ts": ts[:kept], "command": cmd[:kept], "flags": fl[:kept], "num_orders": orders[:kept],
+            "price": px[:kept], "quantity": qty[:kept]}, kept
 
 
 def read_depth(path: str | os.PathLike, start_offset: int | None = None) -> DepthChunk:
@@ -128,18 +164,15 @@ def read_depth(path: str | os.PathLike, start_offset: int | None = None) -> Dept
         if start > size:
             raise CorruptFile(path, start, f"offset is past the end of the file ({size} bytes)")
         n = (size - start) // RECORD_SIZE
-        kept = 0
         if n == 0:
-            columns = _columns(np.empty(0, dtype=RECORD_DTYPE), start)
+            columns, kept = _columns(b"", 0)
         else:
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+                view = memoryview(mm)[start:start + n * RECORD_SIZE]
                 try:
-                    ends = np.flatnonzero(rec["flags"] & END_OF_BATCH)
-                    kept = int(ends[-1]) + 1 if len(ends) else 0
-                    columns = _columns(rec[:kept], start)
+                    columns, kept = _columns(view, n)
                 finally:
-                    del rec  # release the buffer before the map closes
+                    view.release()  # release the buffer before the map closes
     return DepthChunk(path=path, header=header, start_offset=start, end_offset=start + kept * RECORD_SIZE,
                       file_size=size, pending_records=n - kept, trailing_bytes=(size - hs) % RECORD_SIZE,
                       fingerprint=fingerprint_bytes(head), columns=columns)
