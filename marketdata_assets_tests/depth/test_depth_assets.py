@@ -82,3 +82,14 @@ def test_sensor_requests_trading_dates_of_new_and_grown_depth_files(instance, tm
     assert again.run_requests == []
     assert [str(r.partition_key) for r in grown.run_requests] == ["2025-09-24|ESZ5"]
     assert np.all([r.run_key.endswith(str(r.partition_key).split("|")[0]) for r in first.run_requests])
+
+
+def test_sensor_skips_trading_dates_outside_the_partitions(instance, tmp_path):
+    far = 4_102_444_800_000_000  # 2100-01-01
+    write_depth(tmp_path / "ESZ5.2099-12-31.depth", depth_records([far - 1, far - 1], [1, 0], [0, 1], [0.0, 0.0], [0, 0]))
+    hb.write_files(tmp_path, trailing=b"")
+
+    result = tick(instance, tmp_path)
+
+    assert all(str(r.partition_key) < "2026-12-31" for r in result.run_requests)
+    assert len(result.run_requests) == 4

@@ -9,7 +9,7 @@ import json
 
 import dagster as dg
 
-from marketdata_assets.defs.partitions import DATE_START, instrument_partitions, key_for
+from marketdata_assets.defs.partitions import DATE_START, date_partitions, instrument_partitions, key_for
 from marketdata_assets.defs.resources import DepthResource, SierraResource
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.sources.sierra.depth_discovery import depth_trading_dates, scan_depth_directory
@@ -18,9 +18,11 @@ from marketdata_assets.sources.sierra.depth_discovery import depth_trading_dates
 def evaluate_depth(context, sierra: SierraResource, depth_dir, known_instruments: set[str]) -> dg.SensorResult:
     """Like the ``.scid`` sensor's ``evaluate``, for ``.depth`` files (cursor ``{path: [size, mtime_ns]}``): a new
     or grown file requests ``sierra_depth`` for the trading dates of its new records
-    (dates before the first partition are skipped with a warning)."""
+    (dates outside the date partitions are skipped with a warning: a request for a key that
+    does not exist would fail the whole tick)."""
     cursor = json.loads(context.cursor) if context.cursor else {}
     new_cursor, requests, new_instruments = {}, [], []
+    last = date_partitions.get_last_partition_key()
     for f in scan_depth_directory(depth_dir):
         if f.instrument is None:
             context.log.warning("skipping %s: %s", f.path, f.error)
@@ -40,8 +42,9 @@ def evaluate_depth(context, sierra: SierraResource, depth_dir, known_instruments
             new_instruments.append(f.instrument)
             known_instruments.add(f.instrument)
         for d in dates:
-            if d < DATE_START:
-                context.log.warning("skipping %s: trading date %s is before %s", f.path, d, DATE_START)
+            if d < DATE_START or (last is not None and d > last):
+                context.log.warning("skipping %s: trading date %s is outside the partitions %s..%s",
+                                    f.path, d, DATE_START, last)
                 continue
             requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument)))
     return dg.SensorResult(
