@@ -96,3 +96,28 @@ def test_depth_feed_is_on_by_default_only_when_the_folder_exists(tmp_path, monke
     assert load_config(parser().parse_args([*args, "--no-depth"])).depth_dir is None
     monkeypatch.setenv("MARKETDATA_SIERRA_DEPTH_DIR", str(tmp_path / "elsewhere"))
     assert load_config(parser().parse_args([*args, "--depth"])).depth_dir == tmp_path / "elsewhere"
+
+
+def test_sidecar_process_tails_depth_by_default_and_reports_it(tmp_path, prefix, sidecars):
+    import shutil
+
+    from marketdata_assets_tests.sidecar.conftest import wait_for
+    from marketdata_assets_tests.sidecar.test_e2e import http_get
+
+    data = tmp_path / "data"
+    (data / "MarketDepthData").mkdir(parents=True)
+    shutil.copy(hb.write_files(tmp_path, b_rows=6, trailing=b"")[0], data / "MarketDepthData")
+    shutil.copy(tmp_path / "ESZ5.2025-09-23.depth", data / "MarketDepthData")
+    car = sidecars(data, SHARED_REDIS, prefix, extra_env={"MARKETDATA_SIERRA_DEPTH_DIR": ""}).start()
+
+    status, body = wait_for(lambda: (lambda r: r if r[0] == 200 and '"offset": 208' in r[1] else None)(
+        http_get(car.port, "/health")), 60, what="/health with the depth feed caught up")
+    _, metrics = http_get(car.port, "/metrics")
+    reader = LiveBook(SHARED_REDIS, prefix)
+    book = reader.book(hb.INSTRUMENT)
+    reader.close()
+    car.stop()
+
+    assert json.loads(body)["depth"]["instruments"]["ESZ5"]["bid_levels"] == 2
+    assert 'marketdata_sidecar_depth_book_updates_total{instrument="ESZ5"}' in metrics
+    assert book["bids"] == [[100.25, 9, 1], [100.0, 6, 1]]
