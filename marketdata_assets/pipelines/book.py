@@ -48,14 +48,12 @@ def partition_events(wh: Warehouse, instrument: str, trading_date: date | str) -
 
 
 def replay_partition(wh: Warehouse, instrument: str, trading_date: date | str, *, levels: int = 10,
-                     snapshot_us: int = 1_000_000, until_us: int | None = None):
-    """Replay the partition's stored records (up to ``until_us`` inclusive) from its start book."""
+                     snapshot_us: int = 1_000_000):
+    """Replay the partition's stored records from its start book."""
     ev = partition_events(wh, instrument, trading_date)
     start = BookState.from_frame(wh.read("depth_book_state", {**partition_scope(instrument, trading_date),
                                                               "point": "start"}))
     ts = ts_us(ev["ts"]) if len(ev) else np.empty(0, np.int64)
-    if until_us is not None:
-        ev, ts = ev[ts <= until_us], ts[ts <= until_us]
     return replay_book(ts, ev["command"].to_numpy(np.uint8), ev["flags"].to_numpy(np.uint8),
                        ev["num_orders"].to_numpy(np.int64), ev["price"].to_numpy(np.float32),
                        ev["quantity"].to_numpy(np.int64), ev["skip"].to_numpy(bool), start,
@@ -64,12 +62,28 @@ def replay_partition(wh: Warehouse, instrument: str, trading_date: date | str, *
 
 def book_at(wh: Warehouse, instrument: str, trading_date: date | str, at_us: int, levels: int = 10) -> pd.DataFrame:
     """The book as of the last end-of-batch at or before ``at_us`` (side, level, price,
-    quantity, num_orders, as_of): what an auditor asks for."""
-    replay, _ = replay_partition(wh, instrument, trading_date, levels=levels, snapshot_us=1, until_us=at_us)
-    snaps = replay.snapshots
-    if not len(snaps):
-        return snaps
-    return snaps[snaps["ts"] == snaps["ts"].max()].drop(columns="ts").reset_index(drop=True)
+    quantity, num_orders, as_of): what an auditor asks for. Only the records up to that
+    end-of-batch are replayed, with no snapshots on the way. Before the trading date's first
+    end-of-batch it is the book at the trading date's start (``as_of`` None)."""
+    ev = partition_events(wh, instrument, trading_date)
+    start = BookState.from_frame(wh.read("depth_book_state", {**partition_scope(instrument, trading_date),
+                                                              "point": "start"}))
+    ts = ts_us(ev["ts"]) if len(ev) else np.empty(0, np.int64)
+    ends = np.flatnonzero((ev["flags"].to_numpy(np.int64) & 1).astype(bool) & (ts <= at_us))
+    if not len(ends):
+        return _levels(start, levels, None)
+    ev, ts = ev.iloc[: ends[-1] + 1], ts[: ends[-1] + 1]
+    final = replay_book(ts, ev["command"].to_numpy(np.uint8), ev["flags"].to_numpy(np.uint8),
+                        ev["num_orders"].to_numpy(np.int64), ev["price"].to_numpy(np.float32),
+                        ev["quantity"].to_numpy(np.int64), ev["skip"].to_numpy(bool), start,
+                        levels=levels, snapshots=False).final
+    return _levels(final, levels, int(ts[-1]))
+
+
+def _levels(book: BookState, levels: int, as_of: int | None) -> pd.DataFrame:
+    bids, asks = book.top(levels)
+    rows = [(side, k + 1, *lv, as_of) for side, top in (("bid", bids), ("ask", asks)) for k, lv in enumerate(top)]
+    return pd.DataFrame(rows, columns=["side", "level", "price", "quantity", "num_orders", "as_of"])
 
 
 def build_book(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,

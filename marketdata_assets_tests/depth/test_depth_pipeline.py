@@ -88,6 +88,10 @@ def test_book_at_an_instant_is_the_last_batch_end_at_or_before_it(warehouse_url,
     with open_warehouse(warehouse_url) as wh:
         load(wh, tmp_path)
         book = book_at(wh, hb.INSTRUMENT, hb.TRADING_DATE, hb.B0 + 299 * hb.MS)
+        before = book_at(wh, hb.INSTRUMENT, hb.TRADING_DATE, hb.A0 + 499 * hb.MS)
 
     assert [(r.side, r.price, r.quantity) for r in book.itertuples()] == hb.EXPECTED_SNAPSHOTS[hb.B0]
-    assert np.all(book["as_of"] == hb.B0)
+    assert np.all(book["as_of"] == hb.B0) and book["level"].tolist() == [1, 2, 3, 4, 1, 2]
+    # no end-of-batch of the trading date yet: the book it started with (the previous day's snapshot)
+    assert [(r.side, r.price, r.quantity) for r in before.itertuples()] == [("bid", 100.0, 5), ("ask", 100.5, 4)]
+    assert before["as_of"].isna().all()
