@@ -24,8 +24,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from marketdata_assets.transforms.book_kernel import replay
-
 REASONS = ("", "unknown_command", "bad_price", "time_backwards", "time_outside_file_day", "missing_level")
 OK, UNKNOWN_COMMAND, BAD_PRICE, TIME_BACKWARDS, TIME_OUTSIDE_DAY, MISSING_LEVEL = range(6)
 SIDES = np.array(["bid", "ask"])
@@ -127,6 +125,8 @@ def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orde
                 levels: int = 10, snapshot_us: int = 1_000_000, snapshots: bool = True) -> BookReplay:
     """Replay events (``ts`` already effective, see :func:`screen_events`) from ``initial``;
     ``snapshots=False`` skips the snapshot rows (a load that needs only the flags and state)."""
+    from marketdata_assets.transforms.book_kernel import replay  # numba: imported when first used
+
     command = np.asarray(command, np.uint8)
     flags = np.asarray(flags, np.uint8)
     uniq, inverse = clean_prices(np.r_[np.asarray(price, np.float32), initial.price.astype(np.float32)])

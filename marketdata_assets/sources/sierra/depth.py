@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import numba
 import numpy as np
 
 from marketdata_assets.errors import CorruptFile, InvalidInstrument
@@ -106,36 +105,16 @@ def probe_depth(path: str | os.PathLike) -> tuple[DepthHeader, int, str]:
     return read_header(path, head), size, fingerprint_bytes(head)
 
 
-@numba.njit(cache=True, nogil=True)
-def _decode(dt, command, flags, num_orders, price, quantity, epoch_us):
-    """One pass over the records (strided views into the map): contiguous columns, whether
-    any ``DateTime`` looks like a legacy f64 (top byte 0x3E-0x41), and the last end-of-batch."""
-    n = len(dt)
-    ts = np.empty(n, np.int64)
-    cmd, fl = np.empty(n, np.uint8), np.empty(n, np.uint8)
-    orders, px, qty = np.empty(n, np.uint16), np.empty(n, np.float32), np.empty(n, np.uint32)
-    legacy, last_end = False, -1
-    for i in range(n):
-        v = dt[i]
-        top = (v >> 56) & 0xFF
-        if top >= 0x3E and top <= 0x41:
-            legacy = True
-        ts[i] = v - epoch_us
-        f = flags[i]
-        if f & 1:
-            last_end = i
-        cmd[i], fl[i], orders[i], px[i], qty[i] = command[i], f, num_orders[i], price[i], quantity[i]
-    return ts, cmd, fl, orders, px, qty, legacy, last_end
-
-
 def _columns(buf, n: int) -> tuple[dict[str, np.ndarray], int]:
     """(columns of the whole batches among ``n`` records of ``buf``, how many records that is)."""
     if n == 0:
         empty = np.empty(0, dtype=RECORD_DTYPE)
         return {"ts": np.empty(0, np.int64), **{k: empty[k].copy() for k in _FIELDS}}, 0
+    from marketdata_assets.sources.sierra.depth_kernel import decode  # numba: imported when first used
+
     u8 = np.frombuffer(buf, dtype=np.uint8, count=n * RECORD_SIZE).reshape(n, RECORD_SIZE)
     dt = u8.view(np.int64)[:, 0]
-    ts, cmd, fl, orders, px, qty, legacy, last_end = _decode(
+    ts, cmd, fl, orders, px, qty, legacy, last_end = decode(
         dt, u8[:, 8], u8[:, 9], u8.view(np.uint16)[:, 5], u8.view(np.float32)[:, 3], u8.view(np.uint32)[:, 4],
         SC_EPOCH_US)
     kept = last_end + 1
