@@ -186,7 +186,9 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
         details={"files": files, "appended_events": appended, "appended_quarantined": quarantined,
                  "quarantined": q_total, "quarantined_by_rule": {r.reason: int(r.n) for r in rules.itertuples()},
                  "quarantined_share": round(q_total / (total + q_total), 6) if total + q_total else 0.0,
-                 "book_at_start": seeded, "files_found": sum(1 for f in files if not f.get("missing"))})
+                 "book_at_start": seeded, "files_found": sum(1 for f in files if not f.get("missing")),
+                 "reconciled": raw_base == total + q_total,
+                 "reconciliation": f"raw {raw_base} = kept {total} + quarantined {q_total}"})
 
 
 def _ts_or_none(value) -> pd.Timestamp | None:

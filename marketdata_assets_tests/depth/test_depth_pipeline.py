@@ -52,6 +52,7 @@ def test_handbuilt_files_give_exact_events_quarantine_and_snapshots(warehouse_ur
     assert len(events) + len(quarantine) == 13 == result.details["files"][0]["in_trading_date"] + \
         result.details["files"][1]["in_trading_date"]
     assert result.details["book_at_start"] == "clear_book"
+    assert result.details["reconciled"] and result.details["reconciliation"] == "raw 13 = kept 9 + quarantined 4"
     assert result.details["files"][1]["pending_records"] == 1 and result.details["files"][1]["trailing_bytes"] == 5
     assert snaps == hb.EXPECTED_SNAPSHOTS
     assert book.details["crossed_batch_ends"] == 1 and book.details["locked_batch_ends"] == 1

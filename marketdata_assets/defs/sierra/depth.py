@@ -28,7 +28,8 @@ class SierraDepthConfig(dg.Config):
     kinds={"python", "sql"},
     deps=["reference_data"],
     check_specs=[dg.AssetCheckSpec("depth_quarantined_share", asset="sierra_depth",
-                                   description="quarantined depth records stay below the configured share")],
+                                   description="quarantined depth records stay below the configured share, "
+                                               "and raw = kept + quarantined")],
 )
 def sierra_depth(context: dg.AssetExecutionContext, config: SierraDepthConfig, warehouse: WarehouseResource,
                  sierra: SierraResource, depth: DepthResource) -> dg.MaterializeResult:
@@ -53,8 +54,10 @@ def sierra_depth(context: dg.AssetExecutionContext, config: SierraDepthConfig, w
     context.log.info("%s %s: %d new events, %d in partition, quarantined share %.4f",
                      instrument, trading_date, result.details["appended_events"], result.rows_out, share)
     check = dg.AssetCheckResult(
-        check_name="depth_quarantined_share", passed=share <= settings.max_quarantined_share,
+        check_name="depth_quarantined_share",
+        passed=share <= settings.max_quarantined_share and result.details["reconciled"],
         metadata={"quarantined_share": share, "threshold": settings.max_quarantined_share,
+                  "reconciliation": result.details["reconciliation"],
                   "quarantined_by_rule": result.details["quarantined_by_rule"]})
     return dg.MaterializeResult(metadata={**step_metadata(result), "files": dg.MetadataValue.json(result.details["files"]),
                                           **table_metadata("depth_events", result.rows_out)},
