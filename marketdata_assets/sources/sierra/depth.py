@@ -146,8 +146,12 @@ def read_depth(path: str | os.PathLike, start_offset: int | None = None) -> Dept
         if n == 0:
             columns, kept = _columns(b"", 0)
         else:
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)[start:start + n * RECORD_SIZE]
+            # map only the unread part (a resumed read of a big file touches only what was
+            # appended), pre-faulted in one call where the platform offers MAP_POPULATE
+            base = start - start % mmap.ALLOCATIONGRANULARITY
+            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+            with mmap.mmap(fh.fileno(), size - base, flags=flags, prot=mmap.PROT_READ, offset=base) as mm:
+                view = memoryview(mm)[start - base:start - base + n * RECORD_SIZE]
                 try:
                     columns, kept = _columns(view, n)
                 finally:
