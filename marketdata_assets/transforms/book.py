@@ -76,11 +76,10 @@ class BookReplay:
     final: BookState
 
 
-def clean_prices(price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct prices as the shortest decimal of their float32, inverse index): 1.09005f
-    becomes 1.09005, not 1.0900499820709229. NaN sorts last."""
-    uniq, inverse = np.unique(np.asarray(price, dtype=np.float32), return_inverse=True)
-    return uniq.astype(str).astype(np.float64), inverse.reshape(-1)
+def clean_prices(price32: np.ndarray) -> np.ndarray:
+    """Sorted distinct float32 prices as the shortest decimal of each (1.09005f becomes
+    1.09005, not 1.0900499820709229). NaN sorts last."""
+    return np.asarray(price32, dtype=np.float32).astype(str).astype(np.float64)
 
 
 def screen_events(ts: np.ndarray, command: np.ndarray, price: np.ndarray, day_lo: int, day_hi: int,
@@ -114,7 +113,11 @@ def snapshot_points(event_ts: np.ndarray, batch_ts: np.ndarray, snapshot_us: int
     them, the index of that batch end)."""
     if not len(event_ts) or not len(batch_ts):
         return np.empty(0, np.int64), np.empty(0, np.int64)
-    ends = np.unique(-(-event_ts // snapshot_us) * snapshot_us)
+    ends = -(-event_ts // snapshot_us) * snapshot_us
+    if len(ends) > 1 and bool(np.all(ends[1:] >= ends[:-1])):   # effective times never go back
+        ends = ends[np.r_[True, ends[1:] != ends[:-1]]]
+    else:
+        ends = np.unique(ends)
     idx = np.searchsorted(batch_ts, ends, side="right") - 1
     keep = idx >= 0
     return ends[keep], idx[keep]
@@ -129,19 +132,31 @@ def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orde
 
     command = np.asarray(command, np.uint8)
     flags = np.asarray(flags, np.uint8)
-    uniq, inverse = clean_prices(np.r_[np.asarray(price, np.float32), initial.price.astype(np.float32)])
-    pid = inverse[: len(ts)].astype(np.int64)
-    init_pid = inverse[len(ts):].astype(np.int64)
+    from marketdata_assets.transforms.book_kernel import price_ids
+
+    skip = np.asarray(skip, np.bool_)
+    price32 = np.asarray(price, np.float32)
+    init32 = initial.price.astype(np.float32)
+    prices32 = np.unique(np.r_[price32[~skip], init32])   # a hash-based unique: no sort of the events
+    prices32 = prices32[~np.isnan(prices32)]
+    uniq = clean_prices(prices32)
+    pid = np.empty(len(price32), np.int32)
+    price_ids(price32.view(np.uint32), skip, prices32.view(np.uint32), pid)
+    init_pid = np.empty(len(init32), np.int32)
+    price_ids(init32.view(np.uint32), np.zeros(len(init32), np.bool_), prices32.view(np.uint32), init_pid)
     batch_pos = np.flatnonzero(flags & 1)
     batch_ts = ts[batch_pos]
     ends, snap_batch = snapshot_points(ts if snapshots else ts[:0], batch_ts, snapshot_us)
     snap_at = np.zeros(len(batch_pos), np.bool_)
     snap_at[snap_batch] = True
-    missing, top, ids, qty, orders, alive, fqty, forders = replay(
-        command, flags, pid, np.asarray(quantity, np.int64), np.asarray(num_orders, np.int64),
-        np.asarray(skip, np.bool_), len(uniq), snap_at, int(levels),
+    n_snaps = int(snap_at.sum())
+    missing, top = np.zeros(len(ts), np.bool_), np.empty((len(batch_pos), 4), np.int64)
+    ids = np.full((2, n_snaps, levels), -1, np.int64)
+    qty, orders = np.zeros((2, n_snaps, levels), np.int64), np.zeros((2, n_snaps, levels), np.int64)
+    alive, fqty, forders = replay(
+        command, flags, pid, np.asarray(quantity), np.asarray(num_orders), skip, len(uniq), snap_at, int(levels),
         initial.side.astype(np.int64), init_pid, initial.quantity.astype(np.int64),
-        initial.num_orders.astype(np.int64))
+        initial.num_orders.astype(np.int64), missing, top, ids, qty, orders)
     batches = _batch_frame(batch_ts, top, uniq)
     snapshots = _snapshot_frame(ends, batch_ts[snap_batch], np.cumsum(snap_at)[snap_batch] - 1,
                                 ids, qty, orders, uniq)

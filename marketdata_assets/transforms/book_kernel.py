@@ -1,7 +1,7 @@
 """The order-book replay kernel, compiled with numba: one pass over the events.
 
-Prices arrive as ids into a sorted array of the distinct prices (``price_ids``), so each
-side of the book is a dense array indexed by price id: ``alive``, ``quantity`` and
+Prices arrive as ids into the sorted distinct prices of the replay (:func:`price_ids`, a
+hash lookup), so each side of the book is a dense array indexed by price id: ``alive``, ``quantity`` and
 ``num_orders``. The best bid is the highest alive id on the bid side, the best ask the
 lowest on the ask side; both move incrementally (an add can only improve them, a delete of
 the best scans to the next alive level, usually one tick away). A clear empties only the
@@ -18,6 +18,39 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+
+
+@numba.njit(cache=True, nogil=True)
+def price_ids(bits, skip, sorted_bits, out):
+    """Fill ``out`` with the index of each price (its float32 bits) in ``sorted_bits`` (the
+    bits of the sorted distinct prices), through an open-addressing hash table small enough
+    to stay in cache. Skipped events get −1; −0.0 is looked up as 0.0."""
+    size = 16
+    while size < 4 * len(sorted_bits):
+        size *= 2
+    mask = size - 1
+    keys = np.full(size, 0xFFFFFFFF, np.uint32)      # a NaN pattern: never a key
+    vals = np.empty(size, np.int32)
+    for k in range(len(sorted_bits)):
+        b = np.uint32(sorted_bits[k])
+        if b == 0x80000000:
+            b = np.uint32(0)
+        h = (np.uint64(b) * np.uint64(2654435761) >> np.uint64(12)) & np.uint64(mask)
+        while keys[h] != 0xFFFFFFFF and keys[h] != b:
+            h = (h + np.uint64(1)) & np.uint64(mask)
+        keys[h] = b
+        vals[h] = k
+    for i in range(len(bits)):
+        if skip[i]:
+            out[i] = -1
+            continue
+        b = np.uint32(bits[i])
+        if b == 0x80000000:
+            b = np.uint32(0)
+        h = (np.uint64(b) * np.uint64(2654435761) >> np.uint64(12)) & np.uint64(mask)
+        while keys[h] != b and keys[h] != 0xFFFFFFFF:
+            h = (h + np.uint64(1)) & np.uint64(mask)
+        out[i] = vals[h] if keys[h] == b else -1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -38,14 +71,15 @@ def _best_above(alive, start, npid):
 
 @numba.njit(cache=True, nogil=True)
 def replay(command, flags, pid, quantity, num_orders, skip, npid, snap_at, levels,
-           init_side, init_pid, init_qty, init_orders):
-    """Replay the events; returns
-    ``missing`` (per event), per batch end ``(bid_id, bid_qty, ask_id, ask_qty)`` (id −1 when
-    the side is empty), per snapshot batch end the top ``levels`` per side as
-    ``(bid_ids, bid_qty, bid_orders, ask_ids, ask_qty, ask_orders)`` (id −1 past the book's
-    depth), and the final book ``(bid_alive, bid_qty, bid_orders, ask_alive, ask_qty, ask_orders)``.
-    ``snap_at[j]`` tells whether batch end ``j`` is a snapshot point."""
-    n = len(command)
+           init_side, init_pid, init_qty, init_orders, missing, top, snap_ids, snap_qty, snap_orders):
+    """Replay the events, filling ``missing`` (per event), ``top`` (per batch end: bid id, bid
+    quantity, ask id, ask quantity; id −1 when the side is empty) and, per snapshot batch end,
+    the top ``levels`` per side in ``snap_ids`` (side, snapshot, level; −1 past the book's
+    depth), ``snap_qty`` and ``snap_orders``; returns the final book as ``(alive, quantity,
+    num_orders)`` arrays of shape (side, price id).
+    ``snap_at[j]`` tells whether batch end ``j`` is a snapshot point. The outputs
+    ``missing``, ``top``, ``snap_ids`` (filled with −1), ``snap_qty`` and ``snap_orders`` are
+    allocated by the caller: numpy asks for huge pages, the kernel's own allocator does not."""
     alive = np.zeros((2, npid), np.bool_)
     qty = np.zeros((2, npid), np.int64)
     orders = np.zeros((2, npid), np.int64)
@@ -61,19 +95,7 @@ def replay(command, flags, pid, quantity, num_orders, skip, npid, snap_at, level
             best_b = p
         if s == 1 and p < best_a:
             best_a = p
-    n_batches = 0
-    for i in range(n):
-        if flags[i] & 1:
-            n_batches += 1
-    n_snaps = 0
-    for j in range(len(snap_at)):
-        if snap_at[j]:
-            n_snaps += 1
-    missing = np.zeros(n, np.bool_)
-    top = np.empty((n_batches, 4), np.int64)
-    snap_ids = np.full((2, n_snaps, levels), -1, np.int64)
-    snap_qty = np.zeros((2, n_snaps, levels), np.int64)
-    snap_orders = np.zeros((2, n_snaps, levels), np.int64)
+    n = len(command)
     j = 0
     s_i = 0
     for i in range(n):
@@ -132,4 +154,4 @@ def replay(command, flags, pid, quantity, num_orders, skip, npid, snap_at, level
                     k += 1
                 s_i += 1
             j += 1
-    return missing, top, snap_ids, snap_qty, snap_orders, alive, qty, orders
+    return alive, qty, orders

@@ -127,3 +127,12 @@ def test_book_bars_weight_spread_by_time_each_state_lasted():
     assert np.isclose(bars["imbalance"].iloc[0], (10 - 15) / (10 + 15))
     assert bars["batches"].iloc[0] == 3 and bars["two_sided_seconds"].iloc[0] == 60.0
     assert book_bars(r.batches, end_us=m // 2)["two_sided_seconds"].iloc[0] == 30.0
+
+
+def test_negative_zero_price_is_the_same_level_as_zero():
+    ev = events([(S, 2, 0, -0.0, 5), (S, 2, 0, 1.0, 1), (S, 4, 1, 0.0, 7)])
+
+    r = run(ev)
+
+    assert not r.missing.any()
+    assert r.final.as_frame().values.tolist() == [["bid", 0.0, 7, 1], ["bid", 1.0, 1, 1]]
