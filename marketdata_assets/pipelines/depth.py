@@ -1,8 +1,8 @@
 """Partition-level steps of market depth: ``.depth`` files → ``depth_events`` (+ quarantine)
 → ``book_snapshots`` and ``book_bars``.
 
-A trading date spans parts of several UTC-day files (CME: 17:00 Chicago the day before to
-16:00): :func:`load_depth` reads each file from its checkpoint, keeps the records whose
+A trading date spans parts of several UTC-day files (CME: from 17:00 Chicago the day
+before): :func:`load_depth` reads each file from its checkpoint, keeps the records whose
 time falls in the trading date, and commits events, quarantined records, the book after
 the last batch read and the checkpoint in **one transaction per file**. The book is carried
 from file to file and from read to read (``depth_book_state``); the book at the start of
@@ -42,7 +42,6 @@ from marketdata_assets.transforms.book import (
 
 ORIGIN = "sierra"
 STAGE = "sierra_depth"
-DAY_US = 86_400_000_000
 EVENT_COLUMNS = ["ts", "command", "flags", "num_orders", "price", "quantity"]
 
 
