@@ -75,6 +75,7 @@ class DepthFeeder:
         self.metrics = DepthMetrics(registry or CollectorRegistry())
         self.feeds: dict[str, BookFeed] = {}
         self.redis_error: str | None = None
+        self._retry_at, self._backoff = 0.0, 0.1   # after a Redis error: wait 0.1 s doubling to 5 s
 
     # -- loop --------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event) -> None:
@@ -90,7 +91,10 @@ class DepthFeeder:
             await self.redis.aclose()
 
     async def step(self) -> int:
-        """Discover files, then read and commit what each instrument's file gained."""
+        """Discover files, then read and commit what each instrument's file gained (nothing is
+        read while Redis is down: the file is the source of truth, no records are buffered)."""
+        if time.monotonic() < self._retry_at:
+            return 0
         self._discover()
         read = 0
         for feed in self.feeds.values():
@@ -98,11 +102,15 @@ class DepthFeeder:
                 if not feed.ready:
                     await self._restore(feed)
                 read += await self._advance(feed)
-                self.redis_error = None
+                self.redis_error, self._backoff = None, 0.1
             except RedisError as exc:
                 self.metrics.errors.inc()
                 self.redis_error = f"{type(exc).__name__}"
                 feed.ready = False          # re-read the state Redis holds once it is back
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(5.0, self._backoff * 2)
+                log.warning("depth: Redis unavailable (%s); retrying in %.1fs", self.redis_error,
+                            self._retry_at - time.monotonic())
                 break
             except (CorruptFile, OSError) as exc:
                 self.metrics.errors.inc()

@@ -121,3 +121,29 @@ def test_sidecar_process_tails_depth_by_default_and_reports_it(tmp_path, prefix,
     assert json.loads(body)["depth"]["instruments"]["ESZ5"]["bid_levels"] == 2
     assert 'marketdata_sidecar_depth_book_updates_total{instrument="ESZ5"}' in metrics
     assert book["bids"] == [[100.25, 9, 1], [100.0, 6, 1]]
+
+
+def test_redis_outage_backs_off_then_resumes_from_the_state_in_redis(tmp_path, prefix, private_redis):
+    depth_dir = tmp_path / "MarketDepthData"
+    depth_dir.mkdir()
+    hb.write_files(depth_dir, b_rows=3, trailing=b"")
+    server = private_redis()
+    registry = CollectorRegistry()
+    feeder = DepthFeeder(depth_dir, server.url, prefix, levels=10, registry=registry)
+    run_steps(feeder)
+    server.kill()
+    hb.write_files(depth_dir, b_rows=6, trailing=b"")
+
+    run_steps(feeder, 2)                                  # Redis down: an error, then waiting
+    down = feeder.status()
+    server.start()
+    feeder._retry_at = 0.0                                # the back-off has run out
+    run_steps(feeder)
+    reader = LiveBook(server.url, prefix)
+    book = reader.book(hb.INSTRUMENT)
+    reader.close()
+
+    assert down[0] is False and down[1]["redis_error"] is not None
+    # the second step waited instead of retrying
+    assert registry.get_sample_value("marketdata_sidecar_depth_errors_total") == 1
+    assert book["ts_us"] == hb.B0 + 2 * 1_000_000 and book["asks"] == [[100.75, 3, 1]]
