@@ -7,7 +7,8 @@ Keys (``{p}`` the prefix, ``{i}`` a validated instrument):
 - ``{p}:tob:{i}`` - hash: ``ts_us, bid, bid_size, ask, ask_size, crossed, locked`` (top of
   book; empty strings for an empty side).
 - ``{p}:depthstate:{i}`` - hash, internal resume state: ``file, fingerprint, offset, last_ts,
-  levels`` (the whole book as JSON), committed in the same ``MULTI`` as the two keys above.
+  book_ts, levels`` (the whole book as JSON ``[[side, price, quantity, num_orders], ...]``),
+  committed in the same ``MULTI`` as the two keys above.
 - ``{p}:events:book:{i}`` - pub/sub channel, the ``{p}:book:{i}`` JSON on every update.
 """
 
