@@ -93,3 +93,14 @@ def test_sensor_skips_trading_dates_outside_the_partitions(instance, tmp_path):
 
     assert all(str(r.partition_key) < "2026-12-31" for r in result.run_requests)
     assert len(result.run_requests) == 4
+
+
+def test_corrupt_depth_header_fails_the_run_naming_file_and_offset(instance, tmp_path):
+    a, _ = hb.write_files(tmp_path)
+    a.write_bytes(b"SCDX" + a.read_bytes()[4:])
+
+    result = materialize(instance, tmp_path, f"sqlite:///{tmp_path}/wh.db", selection=("sierra_depth",))
+
+    assert not result.success
+    failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert f"{a.resolve()} at byte 0: bad magic" in failure.event_specific_data.error.message
