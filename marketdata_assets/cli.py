@@ -9,7 +9,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="marketdata", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sample-data", help="write realistic sample .scid files into DIR")
+    p = sub.add_parser("sample-data", help="write realistic sample .scid files into DIR "
+                                           "(and matching .depth files into DIR/MarketDepthData)")
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=7)
     sub.add_parser("demo", help="materialize the Sierra path on sample data into SQLite and print a summary")
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
         from marketdata_assets.sources.sierra.sample import write_sample_data
 
         for path in write_sample_data(args.dir, seed=args.seed):
+            print(path)
+        from marketdata_assets.sources.sierra.depth_sample import write_sample_depth
+
+        for path in write_sample_depth(args.dir, f"{args.dir}/MarketDepthData", seed=args.seed):
             print(path)
         return 0
     if args.command == "demo":

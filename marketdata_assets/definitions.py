@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from marketdata_assets.defs.bars.assets import ohlc_bars
+from marketdata_assets.defs.bars.book import book_snapshots
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
@@ -19,8 +20,10 @@ from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, pro
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
+from marketdata_assets.defs.sierra.depth import sierra_depth
+from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.settings import Settings, get_settings
 
@@ -29,6 +32,7 @@ PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
+DEPTH_ASSETS = [sierra_depth, book_snapshots]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -40,7 +44,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource()}
+            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource()}
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -49,10 +53,10 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     start = (settings or get_settings()).partitions_start
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
-                                      *FEATURE_ASSETS], start),
+                                      *FEATURE_ASSETS, *DEPTH_ASSETS], start),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-                 sidecar_heartbeat_sensor],
+                 sidecar_heartbeat_sensor, sierra_depth_sensor],
         jobs=[provider_bootstrap_job, catalog_daily_job],
         schedules=[catalog_daily_schedule],
         resources=resources(),

@@ -122,6 +122,9 @@ def run_demo() -> int:
 
         paths = write_sample_data(data_dir)
         print(f"sample data: {len(paths)} .scid files in {data_dir}")
+    from marketdata_assets.demo_depth import run_depth_demo, write_demo_depth
+
+    write_demo_depth(data_dir)
 
     import dagster as dg
 
@@ -157,6 +160,7 @@ def run_demo() -> int:
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")
+    depth_ok, depth_summary = run_depth_demo(instance, res, parts, quiet)
     dates = sorted({d for d, _ in parts})
     provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
     for what in provider_failures:
@@ -177,13 +181,14 @@ def run_demo() -> int:
           "(Σ kept quality_score / raw) per partition:")
     print(recon.to_string(index=False))
     print(f"\nindicators: {indicator_rows} rows")
+    print(depth_summary)
     print(f"\nprovider bars ({', '.join(DEMO_INSTRUMENTS)}) against the local fake providers, Yahoo answering "
           "HTTP 429 so the fallback serves:")
     print(served.to_string(index=False) if len(served) else "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
     live_ok = live.finish()
-    ok = (live_ok and failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
-          and len(served) > 0 and indicator_rows > 0)
+    ok = (live_ok and failed == 0 and not provider_failures and bool(recon["reconciled"].all())
+          and len(recon) == len(parts) and len(served) > 0 and indicator_rows > 0 and depth_ok)
     print("\nOK" if ok else "\nFAILED")
     return 0 if ok else 1

@@ -205,3 +205,29 @@ def get_settings() -> Settings:
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
         partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),
     )
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    """Market depth (README "Market depth"): where the ``.depth`` files are, how many levels
+    per side a snapshot keeps and how often one is taken."""
+
+    depth_dir: Path
+    book_levels: int = 10
+    snapshot_seconds: float = 1.0
+    max_quarantined_share: float = 0.01
+
+
+def depth_settings() -> DepthSettings:
+    base = get_settings().sierra_data_dir
+    levels = _int("MARKETDATA_BOOK_LEVELS", 10)
+    seconds = _float("MARKETDATA_BOOK_SNAPSHOT_SECONDS", 1.0)
+    if levels < 1:
+        raise ConfigError(f"MARKETDATA_BOOK_LEVELS must be >= 1, got {levels}")
+    if not seconds > 0:
+        raise ConfigError(f"MARKETDATA_BOOK_SNAPSHOT_SECONDS must be > 0, got {seconds}")
+    return DepthSettings(
+        depth_dir=Path(_env("MARKETDATA_SIERRA_DEPTH_DIR", str(base / "MarketDepthData"))),
+        book_levels=levels, snapshot_seconds=seconds,
+        max_quarantined_share=_float("MARKETDATA_DEPTH_MAX_QUARANTINED_SHARE", 0.01),
+    )

@@ -53,6 +53,9 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
                                               "PostgreSQL"),
         ],
     }
+    from marketdata_assets.bench import depth
+
+    plan["depth"] = lambda: depth.run(work, n)
     plan.update(_optional_plans(work, n))
     results: list[Result] = []
     failed = []

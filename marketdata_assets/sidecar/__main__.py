@@ -41,6 +41,8 @@ async def serve(cfg: SidecarConfig) -> int:
             await runner.aclose()
             return 2
         status = combined_status(runner.status if tails else None, providers)
+    depth = _depth_feeder(cfg, metrics, hub)
+    status = _status(status, depth)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
@@ -56,6 +58,7 @@ async def serve(cfg: SidecarConfig) -> int:
             return 2
         if not cfg.token:
             log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
+    depth_task = asyncio.create_task(depth.run(runner.stopping)) if depth is not None else None
     try:
         if providers is None:
             await runner.run()
@@ -64,11 +67,36 @@ async def serve(cfg: SidecarConfig) -> int:
         else:
             await providers.run()
             await runner.aclose()
+        if depth_task is not None:
+            await depth_task
     finally:
         if http is not None:
             await hub.close_all()
             await http.cleanup()
     return 0
+
+
+def _depth_feeder(cfg: SidecarConfig, metrics, hub):
+    """The depth feed (``sidecar/depth.py``) when ``cfg.depth_dir`` is set."""
+    if cfg.depth_dir is None:
+        return None
+    from marketdata_assets.sidecar.depth import DepthFeeder
+
+    return DepthFeeder(cfg.depth_dir, cfg.redis_url, cfg.prefix, levels=cfg.book_levels,
+                       instruments=cfg.instruments, poll_s=cfg.poll_ms / 1000, hub=hub, registry=metrics.registry)
+
+
+def _status(feeds_status, depth):
+    """``/health``: the tick and provider feeds' status, plus the depth feed's under ``depth``."""
+    if depth is None:
+        return feeds_status
+
+    def status() -> tuple[bool, dict]:
+        ok, body = feeds_status()
+        depth_ok, body["depth"] = depth.status()
+        return ok and depth_ok, body
+
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:

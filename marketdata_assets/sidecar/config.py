@@ -39,6 +39,8 @@ class SidecarConfig:
     heartbeat_every_s: float = 1.0
     rescan_every_s: float = 1.0
     shutdown_timeout_s: float = 10.0
+    depth_dir: Path | None = None         # .depth files to tail into the live book (None: depth feed off)
+    book_levels: int = 10
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-ms", type=int, help="poll interval in ms (MARKETDATA_SIDECAR_POLL_MS)")
     p.add_argument("--providers", help="comma-separated instruments polled from the REST providers "
                                        "(MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS)")
+    p.add_argument("--depth", action=argparse.BooleanOptionalAction, default=None,
+                   help="tail .depth files into the live book (default: on when MARKETDATA_SIERRA_DEPTH_DIR exists)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -80,4 +84,17 @@ def load_config(args: argparse.Namespace) -> SidecarConfig:
             else s.sidecar_provider_instruments)),
         collection_interval_s=s.collection_interval_s,
         stale_after_s=s.stale_after_s,
+        **_depth(args, args.data_dir or s.sierra_data_dir),
     )
+
+
+def _depth(args: argparse.Namespace, data_dir: Path) -> dict:
+    """The depth feed is on when ``--depth`` says so, or by default when the folder exists."""
+    import os
+
+    from marketdata_assets.settings import depth_settings
+
+    d = depth_settings()
+    depth_dir = d.depth_dir if os.environ.get("MARKETDATA_SIERRA_DEPTH_DIR") else Path(data_dir) / "MarketDepthData"
+    on = depth_dir.is_dir() if getattr(args, "depth", None) is None else args.depth
+    return {"depth_dir": depth_dir if on else None, "book_levels": d.book_levels}

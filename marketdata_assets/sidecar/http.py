@@ -7,7 +7,7 @@
   histogram, Redis errors, buffered records, resets, duplicate/late records, RSS.
 - ``GET /ws`` - WebSocket. Client messages: ``{"op": "subscribe"|"unsubscribe", "instruments": [...] | ["*"],
   "events": ["bar", "tick", "quote"]}``; server messages are JSON objects with ``type``
-  ``bar`` / ``tick`` / ``quote`` (events, sent after they are committed to Redis),
+  ``bar`` / ``tick`` / ``quote`` / ``book`` (events, sent after they are committed to Redis),
   ``subscribed`` (current subscriptions) or ``error``. A client that falls more than
   ``queue_max`` events behind is closed (code 1013); it can catch up from Redis.
 
@@ -39,7 +39,7 @@ from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.pipeline import Batch
 
 log = logging.getLogger(__name__)
-EVENT_TYPES = frozenset({"bar", "tick", "quote"})
+EVENT_TYPES = frozenset({"bar", "tick", "quote", "book"})  # book: the depth feed (sidecar/depth.py)
 
 
 def rss_bytes() -> float:

@@ -97,10 +97,10 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates
     )
 
 
-def _target_partitions(context) -> dg.PartitionsDefinition | None:
-    """The partitions of ``sierra_ticks`` as built in the Definitions (None outside them)."""
+def target_partitions(context, asset: str = "sierra_ticks") -> dg.PartitionsDefinition | None:
+    """The partitions of ``asset`` as built in the Definitions (None outside them)."""
     repo = getattr(context, "repository_def", None)
-    key = dg.AssetKey("sierra_ticks")
+    key = dg.AssetKey(asset)
     if repo is None or key not in repo.assets_defs_by_key:
         return None
     return repo.assets_defs_by_key[key].partitions_def
@@ -116,4 +116,4 @@ def sierra_files_sensor(context: dg.SensorEvaluationContext, sierra: SierraResou
                         warehouse: WarehouseResource) -> dg.SensorResult:
     """Loads what Sierra Chart wrote: watches MARKETDATA_SIERRA_DATA_DIR for new and grown .scid files."""
     known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))
-    return evaluate(context, sierra, known, date_range(_target_partitions(context)), warehouse)
+    return evaluate(context, sierra, known, date_range(target_partitions(context)), warehouse)
