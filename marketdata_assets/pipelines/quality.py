@@ -253,13 +253,17 @@ def bar_warmup(wh: Warehouse, instrument: str, market: Market, origin: str, trad
 def tick_warmup(wh: Warehouse, instrument: str, market: Market, trading_date: date,
                 params: badticks.BadTickParams) -> tuple[float | None, dict]:
     """:func:`bar_warmup` for ``validated_ticks``: the scale of the last ``window`` trades of
-    the instrument's previous partition of ``ticks`` (one indexed query, at most
-    ``window + 1`` rows)."""
+    the instrument's previous partition of ``ticks``. One small query: the primary key
+    (instrument, ts) read backwards from the start of ``trading_date``, at most ``window + 1``
+    trades, those of the latest partition kept."""
     prev = wh.query(
-        "SELECT trading_date, ts, price FROM ticks WHERE instrument = %(i)s AND kind = 'trade' "
-        "AND trading_date = (SELECT MAX(trading_date) FROM ticks WHERE instrument = %(i)s "
-        "AND trading_date < %(d)s) ORDER BY ts DESC LIMIT %(n)s",
-        {"i": instrument, "d": str(trading_date), "n": params.window + 1})
+        "SELECT trading_date, price FROM ticks WHERE instrument = %(i)s AND ts < %(t)s "
+        "AND trading_date < %(d)s AND kind = 'trade' ORDER BY ts DESC LIMIT %(n)s",
+        {"i": instrument, "t": wh.ts_param(market.window_us(trading_date)[0]), "d": str(trading_date),
+         "n": params.window + 1})
+    if len(prev):
+        dates = prev["trading_date"].astype(str).str[:10]
+        prev = prev[dates == dates.iloc[0]]
     prices = prev["price"].to_numpy(np.float64)[::-1]
     scale = badticks.history_scale(prices, None, None, params) if len(prev) else None
     return scale, _warmup_used(scale, prices, prev, market, params)
