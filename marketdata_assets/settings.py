@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from marketdata_assets.errors import ConfigError
+from marketdata_assets.errors import ConfigError, InvalidInstrument
+from marketdata_assets.model.instruments import validate_instrument
 
 PROVIDERS = ("yahoo", "alphavantage", "twelvedata", "polygon")
 
@@ -152,7 +153,10 @@ def _parse_overrides(raw: str | None) -> dict[str, str]:
         if "=" not in part:
             raise ConfigError(f"MARKETDATA_INSTRUMENT_MARKETS entry {part!r} is not SYMBOL=MARKET")
         sym, market = (s.strip() for s in part.split("=", 1))
-        out[sym.upper()] = market.upper()
+        try:  # the name becomes a lookup key: validated (full match) like every instrument name
+            out[validate_instrument(sym).upper()] = market.upper()
+        except InvalidInstrument as exc:
+            raise ConfigError(f"MARKETDATA_INSTRUMENT_MARKETS entry {part.strip()!r}: {exc.why}") from exc
     return out
 
 

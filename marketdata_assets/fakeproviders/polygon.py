@@ -22,8 +22,8 @@ from marketdata_assets.fakeproviders.generator import daily_bars, minute_bars, p
 
 KEYED = True
 PAGE_CAP = 1000
-_AGGS = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/(\d+)/(\w+)/([^/]+)/([^/]+)$")
-_TICKER = re.compile(r"^/v3/reference/tickers/([^/]+)$")
+_AGGS = re.compile(r"/v2/aggs/ticker/([^/]+)/range/(\d+)/(\w+)/([^/]+)/([^/]+)")  # fullmatch, like every name check
+_TICKER = re.compile(r"/v3/reference/tickers/([^/]+)")
 _RECORDED_AGGS = "/v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04"
 
 
@@ -56,9 +56,9 @@ def _bound(value: str, tz: str, is_end: bool) -> datetime:
 def respond(call: Call, recorded: Recorded) -> Answer:
     if call.path == _RECORDED_AGGS and not call.empty:
         return Answer(200, recorded.load("polygon/v2_aggs_AAPL_range_1_day_2005-04-01_2005-04-04.json"))
-    if match := _AGGS.match(call.path):
+    if match := _AGGS.fullmatch(call.path):
         return _aggs(call, *match.groups())
-    if match := _TICKER.match(call.path):
+    if match := _TICKER.fullmatch(call.path):
         return _ticker(call, unquote(match.group(1)), recorded)
     if call.path == "/v3/reference/tickers":
         return _tickers(call, recorded)

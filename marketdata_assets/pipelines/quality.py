@@ -247,12 +247,36 @@ def bar_warmup(wh: Warehouse, instrument: str, market: Market, origin: str, trad
     closes = prev["close"].to_numpy(np.float64)
     scale = badticks.history_scale(closes, prev["high"].to_numpy(np.float64), prev["low"].to_numpy(np.float64),
                                    params) if len(prev) else None
+    return scale, _warmup_used(scale, closes, prev, market, params)
+
+
+def tick_warmup(wh: Warehouse, instrument: str, market: Market, trading_date: date,
+                params: badticks.BadTickParams) -> tuple[float | None, dict]:
+    """:func:`bar_warmup` for ``validated_ticks``: the scale of the last ``window`` trades of
+    the instrument's previous partition of ``ticks``. One small query: the primary key
+    (instrument, ts) read backwards from the start of ``trading_date``, at most ``window + 1``
+    trades, those of the latest partition kept."""
+    prev = wh.query(
+        "SELECT trading_date, price FROM ticks WHERE instrument = %(i)s AND ts < %(t)s "
+        "AND trading_date < %(d)s AND kind = 'trade' ORDER BY ts DESC LIMIT %(n)s",
+        {"i": instrument, "t": wh.ts_param(market.window_us(trading_date)[0]), "d": str(trading_date),
+         "n": params.window + 1})
+    if len(prev):
+        dates = prev["trading_date"].astype(str).str[:10]
+        prev = prev[dates == dates.iloc[0]]
+    prices = prev["price"].to_numpy(np.float64)[::-1]
+    scale = badticks.history_scale(prices, None, None, params) if len(prev) else None
+    return scale, _warmup_used(scale, prices, prev, market, params)
+
+
+def _warmup_used(scale: float | None, prices: np.ndarray, prev: pd.DataFrame, market: Market,
+                 params: badticks.BadTickParams) -> dict:
+    """Which scale the warm-up uses (the larger of ``scale`` and the asset-class default), in bp."""
     default_bp = params.warmup_scale_bps(market.asset_class)
-    scale_bp = None if scale is None else scale / closes[-1] * 1e4
+    scale_bp = None if scale is None else scale / prices[-1] * 1e4
     if scale_bp is None or scale_bp <= default_bp:
-        return scale, {"from": f"asset class {market.asset_class}", "scale_bp": default_bp}
-    return scale, {"from": f"previous partition {str(prev['trading_date'].iloc[0])[:10]}",
-                   "scale_bp": round(float(scale_bp), 3)}
+        return {"from": f"asset class {market.asset_class}", "scale_bp": default_bp}
+    return {"from": f"previous partition {str(prev['trading_date'].iloc[0])[:10]}", "scale_bp": round(float(scale_bp), 3)}
 
 
 def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,

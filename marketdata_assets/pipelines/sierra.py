@@ -29,6 +29,7 @@ from marketdata_assets.pipelines.quality import (
     partition_score,
     quarantine_rows,
     reason_counts,
+    tick_warmup,
     verdicts,
 )
 from marketdata_assets.pipelines.steps import StepResult, time_range
@@ -169,9 +170,10 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
     raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
     ticks, bars = (as_dates(f) for f in split_raw(raw))
     reports = {}
+    prior_scale, warmup = tick_warmup(wh, instrument, market, trading_date, params.ticks) if len(ticks) else (None, None)
     if len(ticks) or not len(bars):
         reports["ticks"] = assess_ticks(ticks, market, trading_date, tick_size, params,
-                                        run_gx=run_gx and bool(len(ticks)), runner=runner)
+                                        run_gx=run_gx and bool(len(ticks)), runner=runner, prior_scale=prior_scale)
     if len(bars):
         reports["bars"] = assess_bars(bars, market, trading_date, tick_size, params, run_gx=run_gx, runner=runner)
     t_kept = _kept(reports.get("ticks"), run_id)
@@ -200,6 +202,7 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
                  "quarantined_by_rule": reason_counts(quarantine["reason"]) if len(quarantine) else {},
                  "partition_score": round(score, 6),
                  "tick_size": "-" if tick_size is None else str(tick_size),
+                 **({"bad_tick_warmup": warmup} if warmup else {}),
                  "seconds": {f"{kind}.{k}": round(v, 4) for kind, r in reports.items() for k, v in r.seconds.items()}},
         verdicts=checks, partition_score=score, quarantined=len(quarantine))
 

@@ -62,6 +62,8 @@ class Metrics:
         self.redis_errors = Counter("marketdata_sidecar_redis_errors", "Failed Redis operations", registry=r)
         self.buffered = Gauge("marketdata_sidecar_buffered_records", "Records read, not yet in Redis", registry=r)
         self.resets = Counter("marketdata_sidecar_resets", "Instrument state rebuilt", ["reason"], registry=r)
+        self.invalid_records = Counter("marketdata_sidecar_invalid_records", "Records with an invalid time, left out",
+                                       ["instrument"], registry=r)
         self.duplicates = Counter("marketdata_sidecar_duplicate_ticks", "Replayed ticks refused by XADD", registry=r)
         self.late = Gauge("marketdata_sidecar_late_trades", "Out-of-order trades left out of bars", ["instrument"],
                           registry=r)

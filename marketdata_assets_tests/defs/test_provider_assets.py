@@ -159,3 +159,23 @@ def test_one_unservable_day_fails_on_its_own_and_the_served_days_are_materialize
     with open_warehouse(warehouse_url) as wh:
         raw = wh.read("raw_bars", {"instrument": "AAPL"})
     assert sorted(raw["trading_date"].unique()) == DAYS[1:3]
+
+
+def test_invalid_instrument_key_in_a_backfill_fails_on_its_own_and_the_valid_ones_are_materialized(
+        fake, instance, warehouse_url):
+    instance.add_dynamic_partitions(instrument_partitions.name, ["../x"])  # the UI's "Add a partition" allows it
+    job = build_defs().get_job_def("provider_bootstrap")
+    bad = dg.MultiPartitionKey({"date": DAYS[0], "instrument": "../x"})
+
+    result = job.execute_in_process(
+        instance=instance, resources=resources(warehouse_url), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": str(key_for(DAYS[0], "AAPL")),
+              "dagster/asset_partition_range_end": str(bad)})
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{DAYS[0]}|../x" in message and "AAPL" not in message
+    assert instance.get_materialized_partitions(dg.AssetKey("provider_bars")) == {f"{DAYS[0]}|AAPL"}
+    with open_warehouse(warehouse_url) as wh:
+        assert sorted(wh.read("raw_bars", {"instrument": "AAPL"})["trading_date"].unique()) == [DAYS[0]]
+        assert wh.query("SELECT count(*) AS n FROM raw_bars WHERE instrument <> 'AAPL'")["n"].iloc[0] == 0

@@ -121,6 +121,10 @@ class Warehouse(ABC):
     def execute(self, sql: str, params: dict | None = None) -> int:
         """Run one statement with bound ``%(name)s`` parameters in its own transaction."""
 
+    def ts_param(self, ts_us: int):
+        """A UTC µs instant as a bound parameter to compare with a ``ts`` column."""
+        return pd.Timestamp(int(ts_us), unit="us", tz="UTC").to_pydatetime()
+
     def count(self, table_name: str, scope: dict | None = None) -> int:
         tbl = table(table_name)
         where, params = self._where(tbl, scope or {})

@@ -113,6 +113,9 @@ class SQLiteWarehouse(Warehouse):
                                   self.conn, params=params)
         return finish(tbl, frame)
 
+    def ts_param(self, ts_us):
+        return int(ts_us)  # ts columns hold UTC µs integers here
+
     def query(self, sql, params=None):
         try:
             return pd.read_sql_query(self.to_qmark(sql), self.conn, params=params or {})
