@@ -15,6 +15,8 @@ from pathlib import Path
 from marketdata_assets.errors import ConfigError
 
 PROVIDERS = ("yahoo", "alphavantage", "twelvedata", "polygon")
+PROJECTX_API_URL = "https://gateway-api-demo.s2f.projectx.com"
+PROJECTX_HUB_URL = "https://gateway-rtc-demo.s2f.projectx.com/hubs/market"
 
 
 class Secret:
@@ -117,6 +119,11 @@ class Settings:
     sidecar_stream_maxlen: int = 100_000
     sidecar_bars_kept: int = 5000
     sidecar_heartbeat_stale_s: int = 30
+    # ProjectX gateway
+    projectx_api_url: str = PROJECTX_API_URL
+    projectx_hub_url: str = PROJECTX_HUB_URL
+    projectx_username: str | None = None
+    projectx_api_key: Secret = field(default_factory=lambda: Secret(None))
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -183,6 +190,10 @@ def get_settings() -> Settings:
         sidecar_stream_maxlen=_int("MARKETDATA_SIDECAR_STREAM_MAXLEN", 100_000),
         sidecar_bars_kept=_int("MARKETDATA_SIDECAR_BARS_KEPT", 5000),
         sidecar_heartbeat_stale_s=_int("MARKETDATA_SIDECAR_HEARTBEAT_STALE_S", 30),
+        projectx_api_url=_env("MARKETDATA_PROJECTX_API_URL", PROJECTX_API_URL).rstrip("/"),
+        projectx_hub_url=_env("MARKETDATA_PROJECTX_HUB_URL", PROJECTX_HUB_URL).rstrip("/"),
+        projectx_username=_env("MARKETDATA_PROJECTX_USERNAME"),
+        projectx_api_key=Secret(_env("MARKETDATA_PROJECTX_API_KEY")),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
     )
