@@ -12,6 +12,9 @@ from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
+from marketdata_assets.defs.projectx.assets import projectx_bars
+from marketdata_assets.defs.projectx.resources import ProjectXResource
+from marketdata_assets.defs.projectx.sensors import projectx_bootstrap_job
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
@@ -25,6 +28,7 @@ from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
+PROJECTX_ASSETS = [projectx_bars]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
 
@@ -38,15 +42,15 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource()}
+            "metadata_providers": MetadataProvidersResource(), "projectx": ProjectXResource()}
 
 
 defs = dg.Definitions(
-    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
+    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS, *PROJECTX_ASSETS],
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
              sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job],
+    jobs=[provider_bootstrap_job, catalog_daily_job, projectx_bootstrap_job],
     schedules=[catalog_daily_schedule],
     resources=resources(),
     executor=dg.in_process_executor,

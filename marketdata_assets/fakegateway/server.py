@@ -2,7 +2,9 @@
 
 REST on the real paths (``/api/Auth/loginKey``, ``/api/Contract/search``,
 ``/api/History/retrieveBars``, see ``rest``); so ``MARKETDATA_PROJECTX_API_URL`` is
-simply ``http://127.0.0.1:PORT``.
+simply ``http://127.0.0.1:PORT``. The market hub (SignalR JSON protocol, see ``hub``) is at
+``/hubs/market``; its feed replays the generated trades on a feed clock (``--feed-start``,
+``--feed-speed``), so live data and REST bars of the same instant agree.
 
 Control API (JSON, for tests and the demo):
 - ``POST /_control/faults {"target": "rest"|"loginKey"|"search"|"retrieveBars"|"hub"|"*",
@@ -21,11 +23,13 @@ import argparse
 import asyncio
 import logging
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from marketdata_assets.fakegateway import rest
+from marketdata_assets.fakegateway import hub, rest
+from marketdata_assets.fakegateway.feed import FeedClock
 from marketdata_assets.fakegateway.state import Fault, GatewayState, Limits, parse_fault
 
 log = logging.getLogger("marketdata.fakegateway")
@@ -60,9 +64,10 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def build_app(state: GatewayState | None = None) -> web.Application:
+def build_app(state: GatewayState | None = None, feed: FeedClock | None = None) -> web.Application:
     app = web.Application()
-    app[rest.STATE] = state or GatewayState()
+    app[rest.STATE] = state = state or GatewayState()
+    hub.add_routes(app, hub.Hub(state, feed or FeedClock(datetime.now(UTC))))
     app.router.add_get("/_control/health", _health)
     app.router.add_get("/_control/faults", _get_faults)
     app.router.add_post("/_control/faults", _post_faults)
@@ -72,10 +77,11 @@ def build_app(state: GatewayState | None = None) -> web.Application:
     return app
 
 
-def run_server(host: str = "127.0.0.1", port: int = DEFAULT_PORT, faults: dict[str, Fault] | None = None) -> None:
+def run_server(host: str = "127.0.0.1", port: int = DEFAULT_PORT, faults: dict[str, Fault] | None = None,
+               feed: FeedClock | None = None) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
-    log.info("fake ProjectX gateway on http://%s:%d", host, port)
-    web.run_app(build_app(GatewayState(faults=faults)), host=host, port=port, access_log=None, print=None,
+    log.info("fake ProjectX gateway on http://%s:%d (hub /hubs/market)", host, port)
+    web.run_app(build_app(GatewayState(faults=faults), feed), host=host, port=port, access_log=None, print=None,
                 shutdown_timeout=1.0)
 
 
@@ -87,10 +93,11 @@ class FakeGateway:
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", limits: Limits | None = None,
-                 faults: dict[str, Fault] | None = None):
+                 faults: dict[str, Fault] | None = None, feed: FeedClock | None = None):
         self.host, self.port = host, port
         self.state = GatewayState(limits, faults)
-        self._app = build_app(self.state)
+        self._app = build_app(self.state, feed)
+        self.hub = self._app[hub.HUB]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -167,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], metavar="TARGET=MODE[,count=N][,delay_s=S]",
                         help="inject a fault at start-up (repeatable); targets: rest loginKey search retrieveBars "
                              "hub *; modes: 429 500 expire_token stall drop")
+    parser.add_argument("--feed-start", default=None, metavar="ISO-TIME",
+                        help="where the hub's feed clock starts (default: now); e.g. 2024-11-04T15:00:00Z")
+    parser.add_argument("--feed-speed", type=float, default=1.0, help="feed seconds per wall-clock second")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     try:
@@ -174,5 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    run_server(args.host, args.port, faults)
+    start = datetime.fromisoformat(args.feed_start.replace("Z", "+00:00")) if args.feed_start else datetime.now(UTC)
+    run_server(args.host, args.port, faults, FeedClock(start, args.feed_speed))
     return 0

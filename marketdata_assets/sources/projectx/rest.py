@@ -124,6 +124,7 @@ class ProjectXClient:
         self._expires_at = 0.0
         self._contracts: dict[str, Contract] = {}
         self.logins = 0
+        self.bars_calls = 0  # retrieveBars calls answered (pages), for run metadata
 
     @property
     def breaker(self) -> CircuitBreaker | None:
@@ -209,6 +210,7 @@ class ProjectXClient:
         body = {"contractId": contract_id, "live": False, "startTime": _iso(start), "endTime": _iso(end),
                 "unit": unit, "unitNumber": unit_number, "limit": limit, "includePartialBar": False}
         payload = self._call(self._bars_http, "/api/History/retrieveBars", body)
+        self.bars_calls += 1
         bars = payload.get("bars") or []
         if not isinstance(bars, list):
             raise SchemaMismatch(f"{PROVIDER}: retrieveBars 'bars' is not a list ({payload['_request']})")
