@@ -124,6 +124,7 @@ class Settings:
     projectx_hub_url: str = PROJECTX_HUB_URL
     projectx_username: str | None = None
     projectx_api_key: Secret = field(default_factory=lambda: Secret(None))
+    journal_dir: Path = Path("var/journal")
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -194,6 +195,7 @@ def get_settings() -> Settings:
         projectx_hub_url=_env("MARKETDATA_PROJECTX_HUB_URL", PROJECTX_HUB_URL).rstrip("/"),
         projectx_username=_env("MARKETDATA_PROJECTX_USERNAME"),
         projectx_api_key=Secret(_env("MARKETDATA_PROJECTX_API_KEY")),
+        journal_dir=Path(_env("MARKETDATA_JOURNAL_DIR", str(var_dir / "journal"))),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
     )

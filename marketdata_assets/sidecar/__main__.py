@@ -40,9 +40,16 @@ async def serve(cfg: SidecarConfig) -> int:
             return 2
         if not cfg.token:
             log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
+    projectx = None
+    if cfg.projectx:
+        from marketdata_assets.sidecar.projectx import start_projectx
+
+        projectx = start_projectx(cfg, runner)
     try:
         await runner.run()
     finally:
+        if projectx is not None:
+            await projectx.stop()
         if http is not None:
             await hub.close_all()
             await http.cleanup()
@@ -58,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InvalidInstrument) as exc:
         log.error("configuration: %s", exc)
         return 2
+    if cfg.projectx:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.data_dir.is_dir():
         log.error("configuration: data directory %s does not exist", cfg.data_dir)
         return 2

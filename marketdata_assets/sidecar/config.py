@@ -31,6 +31,7 @@ class SidecarConfig:
     stream_maxlen: int
     bars_kept: int
     heartbeat_stale_s: int
+    projectx: tuple[str, ...] = ()        # instruments streamed from the ProjectX hub (journal in data_dir)
     read_chunk: int = 5000                # records per file per read (bounds one loop turn)
     commit_max: int = 20_000              # records per transaction
     heartbeat_every_s: float = 1.0
@@ -48,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="HTTP bind address (MARKETDATA_SIDECAR_HOST)")
     p.add_argument("--port", type=int, help="HTTP port, 0 disables the HTTP face (MARKETDATA_SIDECAR_PORT)")
     p.add_argument("--poll-ms", type=int, help="poll interval in ms (MARKETDATA_SIDECAR_POLL_MS)")
+    p.add_argument("--projectx", help="comma-separated instruments to stream from the ProjectX market hub "
+                                      "(journaled under MARKETDATA_JOURNAL_DIR/projectx and tailed from there)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -56,8 +59,13 @@ def load_config(args: argparse.Namespace) -> SidecarConfig:
     s = get_settings()
     instruments = (tuple(x.strip() for x in args.instruments.split(",") if x.strip())
                    if args.instruments else s.sidecar_instruments)
+    projectx = tuple(validate_instrument(x.strip()) for x in (getattr(args, "projectx", None) or "").split(",")
+                     if x.strip())
+    if projectx:  # the sidecar tails the hub's journal instead of Sierra files
+        instruments = projectx
     return SidecarConfig(
-        data_dir=args.data_dir or s.sierra_data_dir,
+        data_dir=s.journal_dir / "projectx" if projectx else (args.data_dir or s.sierra_data_dir),
+        projectx=projectx,
         instruments=tuple(validate_instrument(i) for i in instruments),
         instrument_markets=s.instrument_markets,
         redis_url=args.redis_url or s.redis_url,

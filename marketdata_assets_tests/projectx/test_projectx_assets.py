@@ -10,11 +10,11 @@ import pytest
 from marketdata_assets.definitions import defs
 from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.features.assets import indicators
-from marketdata_assets.defs.providers.assets import symbol_map
-from marketdata_assets.defs.quality.assets import validated_bars
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.projectx.resources import ProjectXResource
+from marketdata_assets.defs.providers.assets import symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
+from marketdata_assets.defs.quality.assets import validated_bars
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.fakegateway import catalog, market
 from marketdata_assets.model.sessions import market_for_instrument

@@ -122,6 +122,7 @@ class ProjectXClient:
         self.renew_before_s = renew_before_s
         self._clock = clock
         self._expires_at = 0.0
+        self._token: str | None = None
         self._contracts: dict[str, Contract] = {}
         self.logins = 0
         self.bars_calls = 0  # retrieveBars calls answered (pages), for run metadata
@@ -154,9 +155,17 @@ class ProjectXClient:
         for client in (self._http, self._bars_http):
             client.set_auth_header("Authorization", f"Bearer {token}")
         self._expires_at = _token_expiry(token, issued)
+        self._token = token
         self.logins += 1
         log.info("%s: logged in as %s; token valid for %.0f s", PROVIDER, self._username,
                  self._expires_at - issued)
+
+    def access_token(self) -> str:
+        """A token valid for at least ``renew_before_s`` more (for the market hub's
+        ``?access_token=``); logs in when needed. Never log it."""
+        if self._token is None or self._clock() >= self._expires_at - self.renew_before_s:
+            self.login()
+        return self._token
 
     def _call(self, client: HttpClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
         if self._clock() >= self._expires_at - self.renew_before_s:
