@@ -11,6 +11,7 @@ from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
+from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.projectx.assets import projectx_bars
 from marketdata_assets.defs.projectx.resources import ProjectXResource
@@ -28,7 +29,7 @@ from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
-PROJECTX_ASSETS = [projectx_bars]
+PROJECTX_ASSETS = [projectx_bars, live_ticks]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
 

@@ -47,10 +47,11 @@ def scid_path(data_dir: str | Path, instrument: str) -> Path:
 
 
 def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading_date: date,
-             run_id: str, full_refresh: bool = False) -> StepResult:
+             run_id: str, full_refresh: bool = False, source: str | None = None) -> StepResult:
     """Append the partition's records read since its checkpoint (or all of them after a
-    reset) to ``raw_ticks``, and move the checkpoint, in one transaction."""
-    source = str(path.resolve())
+    reset) to ``raw_ticks``, and move the checkpoint, in one transaction. ``source`` (the
+    rows' source and the checkpoint's key) defaults to the file's absolute path."""
+    source = source or str(path.resolve())
     lo, hi = market.window_us(trading_date)
     cp = None if full_refresh else wh.get_checkpoint(source, trading_date)
     header, size, fingerprint = probe_scid(path)  # first bytes only: where to resume

@@ -45,6 +45,13 @@ async def serve(cfg: SidecarConfig) -> int:
         from marketdata_assets.sidecar.projectx import start_projectx
 
         projectx = start_projectx(cfg, runner)
+
+        def stop() -> None:  # no more hub input first, so the final drain covers all that was journaled
+            projectx.task.cancel()
+            runner.stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop)
     try:
         await runner.run()
     finally:

@@ -57,8 +57,8 @@ def _run(step, *args, **kwargs) -> ValidationResult:
     group_name="quality",
     partitions_def=market_partitions,
     kinds={"python", "sql"},
-    deps=["sierra_ticks"],
-    automation_condition=dg.AutomationCondition.eager(),
+    deps=["sierra_ticks", "live_ticks"],
+    automation_condition=eager_from_any_origin(),
     check_specs=rule_check_specs("validated_ticks", check_rules(["ticks", "bars"])),
 )
 def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
