@@ -125,6 +125,7 @@ class Settings:
     projectx_username: str | None = None
     projectx_api_key: Secret = field(default_factory=lambda: Secret(None))
     journal_dir: Path = Path("var/journal")
+    projectx_stall_s: float = 15.0
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -196,6 +197,7 @@ def get_settings() -> Settings:
         projectx_username=_env("MARKETDATA_PROJECTX_USERNAME"),
         projectx_api_key=Secret(_env("MARKETDATA_PROJECTX_API_KEY")),
         journal_dir=Path(_env("MARKETDATA_JOURNAL_DIR", str(var_dir / "journal"))),
+        projectx_stall_s=_float("MARKETDATA_PROJECTX_STALL_SECONDS", 15.0),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
     )

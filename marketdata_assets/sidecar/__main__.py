@@ -30,28 +30,36 @@ async def serve(cfg: SidecarConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, runner.stop)
-    http = None
-    if cfg.port:
-        try:
-            http = await start_http(make_app(runner.status, metrics, hub, cfg.token), cfg.host, cfg.port)
-        except OSError as exc:
-            log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
-            await runner.redis.aclose()
-            return 2
-        if not cfg.token:
-            log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
     projectx = None
+    status = runner.status
     if cfg.projectx:
         from marketdata_assets.sidecar.projectx import start_projectx
 
-        projectx = start_projectx(cfg, runner)
+        projectx = start_projectx(cfg, runner, metrics)
 
         def stop() -> None:  # no more hub input first, so the final drain covers all that was journaled
             projectx.task.cancel()
             runner.stop()
 
+        def status() -> tuple[bool, dict]:
+            ok, body = runner.status()
+            body["projectx"] = projectx.source.status()
+            return ok and not body["projectx"]["stalled"], body
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
+    http = None
+    if cfg.port:
+        try:
+            http = await start_http(make_app(status, metrics, hub, cfg.token), cfg.host, cfg.port)
+        except OSError as exc:
+            log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
+            if projectx is not None:
+                await projectx.stop()
+            await runner.redis.aclose()
+            return 2
+        if not cfg.token:
+            log.warning("MARKETDATA_SIDECAR_TOKEN is not set: the HTTP face refuses every request")
     try:
         await runner.run()
     finally:

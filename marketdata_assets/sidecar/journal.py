@@ -9,7 +9,8 @@ indicators, exactly-once resume by byte offset across restarts and kill -9), and
 Records: a trade is ``Open = 0.0`` (single trade), ``Close`` = price, ``High``/``Low`` = the
 last best ask/bid (the price itself before the first quote), ``NumTrades = 1``,
 ``TotalVolume`` = size, ``AskVolume`` = size for a buy aggressor, ``BidVolume`` for a sell; a
-quote is a bid/ask update (``TotalVolume = 0``, ``High`` = ask, ``Low`` = bid). Timestamps
+quote is a bid/ask update (``TotalVolume = 0``, ``High`` = ask, ``Low`` = bid); what a gap backfill
+recovers from ``retrieveBars`` is written as bar records (OHLC, ``TotalVolume``). Timestamps
 are made strictly increasing the way Sierra Chart does: a record not after the previous
 one gets the previous timestamp + 1 µs. A record torn by a crash at the end of the file is
 cut off when the journal is opened again, so appends stay aligned. Prices are float32 as
@@ -43,6 +44,7 @@ class TickJournal:
         self.last_us = 0
         self.bid = self.ask = float("nan")
         self.records = 0
+        self.second = (0, 0)  # (unix second, traded volume journaled in it) of the latest trade
         self._fh = open(self.path, "ab")  # noqa: SIM115 - held open for the process' life
         self._repair()
 
@@ -72,6 +74,8 @@ class TickJournal:
         """Append trades (in order) and then the quote; returns records written."""
         rec = np.zeros(len(trades) + (quote is not None), dtype=RECORD_DTYPE)
         for i, t in enumerate(trades):
+            sec = t.ts_us // 1_000_000
+            self.second = (sec, (self.second[1] if self.second[0] == sec else 0) + t.size)
             have_quote = self.bid == self.bid
             rec[i] = (self._stamp(t.ts_us), 0.0, self.ask if have_quote else t.price,
                       self.bid if have_quote else t.price, t.price, 1, t.size,
@@ -79,6 +83,16 @@ class TickJournal:
         if quote is not None:
             self.bid, self.ask = quote.bid, quote.ask
             rec[-1] = (self._stamp(quote.ts_us), 0.0, quote.ask, quote.bid, 0.0, 0, 0, 0, 0)
+        return self._write(rec)
+
+    def append_bars(self, bars: list[tuple[int, float, float, float, float, int]]) -> int:
+        """Append bar records (start µs, open, high, low, close, volume): gap backfill."""
+        rec = np.zeros(len(bars), dtype=RECORD_DTYPE)
+        for i, (ts, o, h, low, c, v) in enumerate(bars):
+            rec[i] = (self._stamp(ts), o, h, low, c, 0, v, 0, 0)
+        return self._write(rec)
+
+    def _write(self, rec: np.ndarray) -> int:
         if len(rec):
             self._fh.write(rec.tobytes())
             self._fh.flush()  # in the OS before the tail reads it; survives kill -9 of this process

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import httpx
 import pytest
 import redis
 
@@ -53,6 +55,12 @@ def _wait(predicate, timeout=60.0, what="condition"):
         time.sleep(0.05)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _records(path: Path) -> int:
     return max(0, (path.stat().st_size - 56) // 40) if path.exists() else 0
 
@@ -86,8 +94,14 @@ def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, pre
                 fh.write(b"\x07" * 23)                                # the record a crash tore
             assert _replay(instance, warehouse_url).success          # replay after the crash
             torn_size = journal.stat().st_size
-            second = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            port = _free_port()
+            second = subprocess.Popen(cmd, cwd=REPO, env={**env, "MARKETDATA_SIDECAR_PORT": str(port),
+                                                          "MARKETDATA_SIDECAR_TOKEN": "tok"},
+                                      stdout=log, stderr=subprocess.STDOUT)
             _wait(lambda: journal.stat().st_size > torn_size + 400, what="journaling after the restart")
+            auth = {"Authorization": "Bearer tok"}
+            health = httpx.get(f"http://127.0.0.1:{port}/health", headers=auth).json()
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=auth).text
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0
         finally:
@@ -113,3 +127,6 @@ def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, pre
     assert len(in_redis) == len(written) and in_redis["ts"].is_unique  # Redis too: exactly once
     assert validated.success and kept + quarantined == len(raw)
     assert API_KEY not in sidecar_log and "access_token" not in sidecar_log
+    px = health["projectx"]
+    assert px["connections"] == 1 and px["stalls"] == 0 and px["contracts"] == {"CON.F.US.EP.Z24": "ESZ24"}
+    assert "marketdata_sidecar_projectx_reconnects 0.0" in metrics and "marketdata_sidecar_projectx_stalled" in metrics

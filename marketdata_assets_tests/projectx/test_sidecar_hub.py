@@ -41,6 +41,17 @@ def prefix():
     client.close()
 
 
+def _equal_to_gateway(bars: pd.DataFrame, expected: pd.DataFrame) -> int:
+    """Assert every closed live 1m bar but the first (begun before subscribing) equals the
+    gateway's REST bar of that minute; returns how many were compared."""
+    full = bars[bars["ts"] > bars["ts"].min()]
+    for row in full.itertuples():
+        ref = expected.loc[row.ts]
+        assert (row.ts, row.open, row.high, row.low, row.close, row.volume) == \
+            (row.ts, ref.open, ref.high, ref.low, ref.close, ref.volume)
+    return len(full)
+
+
 def _journal(directory) -> pd.DataFrame:
     rec = read_scid(directory / "ESZ24.scid").records
     return rec.assign(kind=KIND_NAMES[rec["kind"].to_numpy()])
@@ -80,16 +91,11 @@ def test_hub_trades_reach_redis_and_live_bars_equal_the_gateway_bars(tmp_path, p
         bars = cache.bars("ESZ24", "1m")
     live_trades = ticks[ticks["kind"] == "trade"]
     expected = market.minutes(ES, FEED_START, datetime(2024, 11, 4, 16, tzinfo=UTC)).set_index("ts")
-    full = bars[(bars["ts"] > bars["ts"].min())]  # the first minute began before we subscribed
     assert source.messages["trade"] > 0 and source.messages["quote"] > 0 and source.messages["depth"] > 0
     assert len(live_trades) == len(trades) > 10
     assert live_trades["price"].tolist() == trades["close"].tolist()
     assert live_trades["ts"].is_unique
-    assert len(full) >= 2
-    for row in full.itertuples():
-        ref = expected.loc[row.ts]
-        assert (row.open, row.high, row.low, row.close, row.volume) == \
-            (ref.open, ref.high, ref.low, ref.close, ref.volume)
+    assert _equal_to_gateway(bars, expected) >= 2
     assert API_KEY not in caplog.text and "access_token=" not in caplog.text
 
 
@@ -105,12 +111,41 @@ def test_after_a_hub_drop_the_stream_reconnects_and_resubscribes(tmp_path, prefi
     journal = _journal(tmp_path)
     with LiveCache(REDIS, prefix) as cache:
         ticks = cache.ticks("ESZ24", n=100_000)
+        bars = cache.bars("ESZ24", "1m")
+    expected = market.minutes(ES, FEED_START, datetime(2024, 11, 4, 16, tzinfo=UTC)).set_index("ts")
     after = journal[journal["ts"] > journal["ts"].iloc[0] + pd.Timedelta(seconds=80)]  # 2 s at 40x
     assert stats.drops == 1 and stats.connections == 2
     assert stats.subscriptions == 6  # three kinds, subscribed again on the new connection
     assert source.stream.opened == 2
     assert len(after) > 0  # data flowed again after the drop
-    assert len(ticks) == len(journal) and ticks["ts"].is_unique
+    assert len(ticks) == int((journal["kind"] != "bar").sum()) and ticks["ts"].is_unique  # bars: the backfill
+    assert len(source.backfills) == 1 and source.backfills[0]["error"] is None  # the reconnect gap was filled
+    assert _equal_to_gateway(bars, expected) >= 2
+
+
+def test_a_stall_is_detected_reconnected_and_backfilled_with_no_gap_or_double_count(tmp_path, prefix, projectx_env):
+    async def stall(source):
+        await asyncio.sleep(2.5)
+        server.set_fault("hub", "stall", delay_s=60, count=1)
+        await asyncio.sleep(0.8)
+        await asyncio.sleep(1.2)
+        seen.append(source.status())
+
+    seen: list[dict] = []
+    with FakeGateway(feed=FeedClock(FEED_START, speed=40.0)) as server:
+        projectx_env(server, MARKETDATA_PROJECTX_STALL_SECONDS="1.0")
+        source = asyncio.run(_run_sidecar(_config(tmp_path, prefix), 6.0, during=stall))
+        stats = server.hub.stats
+    with LiveCache(REDIS, prefix) as cache:
+        bars = cache.bars("ESZ24", "1m")
+    expected = market.minutes(ES, FEED_START, datetime(2024, 11, 4, 16, tzinfo=UTC)).set_index("ts")
+    (fill,) = source.backfills
+    status = source.status()
+    assert stats.stalls == 1 and stats.connections == 2 and stats.subscriptions == 6
+    assert source.stalls == 1 and status["reconnects"] == 1 and not status["stalled"]
+    assert fill["error"] is None and fill["bars"] > 0 and fill["volume"] > 0
+    assert pd.Timestamp(fill["to"]) - pd.Timestamp(fill["from"]) > pd.Timedelta(seconds=40)  # ≥1 s wall at 40x
+    assert _equal_to_gateway(bars, expected) >= 4  # the minutes across the stall included
 
 
 def test_trade_payloads_may_be_one_object_or_a_list():
@@ -170,3 +205,15 @@ def test_the_hub_speaks_signalr_json_handshake_invocations_and_refuses_without_t
     assert json.loads(completion.rstrip("\x1e")) == {"type": 3, "invocationId": "7", "result": None}
     assert "unknown hub method" in json.loads(error.rstrip("\x1e"))["error"]
     assert refused.status_code == 401
+
+
+def test_gap_fill_subtracts_what_was_journaled_and_held_in_the_edge_seconds():
+    from marketdata_assets.sidecar.projectx_gaps import Gap, fill_records
+
+    gap = Gap("ESZ24", last_us=10_400_000, last_second_volume=3, first_us=13_200_000)
+    bars = pd.DataFrame({"ts": pd.to_datetime([10, 11, 12, 13, 14], unit="s", utc=True),
+                         "open": [1.0] * 5, "high": [2.0] * 5, "low": [0.5] * 5, "close": [1.5] * 5,
+                         "volume": [5.0, 7.0, 0.0, 4.0, 9.0]})
+    records = fill_records(gap, bars, held_volume_first=4)
+    assert gap.window() == (10_000_000, 14_000_000)
+    assert [(ts, v) for ts, *_, v in records] == [(10_000_000, 2), (11_000_000, 7)]  # 12 empty, 13 all held

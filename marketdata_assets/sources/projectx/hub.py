@@ -102,12 +102,14 @@ class MarketHubStream:
     ``opened`` counts connections (1 + reconnects); every open re-subscribes everything.
     """
 
-    def __init__(self, url: str, token: str, contracts: Iterable[str], on_event: OnEvent):
+    def __init__(self, url: str, token: str, contracts: Iterable[str], on_event: OnEvent,
+                 on_open: Callable[[], Awaitable[None]] | None = None):
         from pysignalr.client import SignalRClient
 
         quiet_signalr_logs()
         self.contracts = tuple(contracts)
         self.opened = 0
+        self._opened_hook = on_open
         self.connected = asyncio.Event()
         self._client = SignalRClient(hub_url(url, token), retry_sleep=0.2, retry_count=5)
         self._client.on_open(self._on_open)
@@ -125,6 +127,8 @@ class MarketHubStream:
 
     async def _on_open(self) -> None:
         self.opened += 1
+        if self._opened_hook is not None:
+            await self._opened_hook()
         for contract in self.contracts:
             for method in SUBSCRIBE:
                 await self._client.send(method, [contract])
