@@ -22,12 +22,13 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
 from marketdata_assets.fakegateway import catalog
-from marketdata_assets.fakegateway.feed import ContractFeed, FeedClock
+from marketdata_assets.fakegateway.feed import ContractFeed, FeedClock, iso
 from marketdata_assets.fakegateway.state import GatewayState
 
 log = logging.getLogger("marketdata.fakegateway")
@@ -56,6 +57,7 @@ class Hub:
     stats: HubStats = field(default_factory=HubStats)
     feeds: dict[str, ContractFeed] = field(default_factory=dict)
     refuse: int = 0  # connection attempts still to refuse after a drop
+    load_rate: float = 0.0  # > 0: instead of the replayed feed, this many trades/s stamped with the wall clock
 
     def feed(self, contract_id: str) -> ContractFeed:
         if contract_id not in self.feeds:
@@ -102,7 +104,8 @@ class _Connection:
             error = f"unknown contract {contract_id!r}"
         elif target in KINDS:
             self.subs[KINDS[target]].add(contract_id)
-            self.cursor.setdefault(contract_id, self.hub.clock.now_us())
+            if not self.hub.load_rate:
+                self.cursor.setdefault(contract_id, self.hub.clock.now_us())
             self.hub.stats.subscriptions += 1
         elif target in UNSUBSCRIBE:
             self.subs[UNSUBSCRIBE[target]].discard(contract_id)
@@ -135,7 +138,28 @@ class _Connection:
                 await self.send({"type": 6})
                 last_ping = asyncio.get_running_loop().time()
 
+    async def _load(self) -> None:
+        """Benchmark load: ``load_rate`` trades/s per subscribed contract, stamped when sent."""
+        now = time.time_ns() // 1000
+        last = self.cursor.get("_load", now)
+        n = min(int((now - last) * self.hub.load_rate / 1e6), 2000)  # frames stay well under 1 MB
+        if n <= 0:
+            self.cursor.setdefault("_load", now)
+            return
+        self.cursor["_load"] = last + int(n * 1e6 / self.hub.load_rate)
+        out = []
+        for contract_id in self.subs["trades"]:
+            tick = catalog.CONTRACTS[contract_id].tick_size
+            base = catalog.CONTRACTS[contract_id].base_price
+            out.append({"type": 1, "target": "GatewayTrade", "arguments": [contract_id, [
+                {"symbolId": contract_id, "price": base + (i % 8) * tick, "timestamp": iso(now), "type": i % 2,
+                 "volume": 1} for i in range(n)]]})
+        if out:
+            await self.send(*out)
+
     async def _events(self) -> None:
+        if self.hub.load_rate > 0:
+            return await self._load()
         now = self.hub.clock.now_us()
         out = []
         for contract_id, after in list(self.cursor.items()):

@@ -78,11 +78,12 @@ def build_app(state: GatewayState | None = None, feed: FeedClock | None = None) 
 
 
 def run_server(host: str = "127.0.0.1", port: int = DEFAULT_PORT, faults: dict[str, Fault] | None = None,
-               feed: FeedClock | None = None) -> None:
+               feed: FeedClock | None = None, load_rate: float = 0.0, tick_s: float = 0.05) -> None:
     """Serve until interrupted (Ctrl-C / SIGTERM)."""
     log.info("fake ProjectX gateway on http://%s:%d (hub /hubs/market)", host, port)
-    web.run_app(build_app(GatewayState(faults=faults), feed), host=host, port=port, access_log=None, print=None,
-                shutdown_timeout=1.0)
+    app = build_app(GatewayState(faults=faults), feed)
+    app[hub.HUB].load_rate, app[hub.HUB].tick_s = load_rate, tick_s
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=1.0)
 
 
 class FakeGateway:
@@ -177,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feed-start", default=None, metavar="ISO-TIME",
                         help="where the hub's feed clock starts (default: now); e.g. 2024-11-04T15:00:00Z")
     parser.add_argument("--feed-speed", type=float, default=1.0, help="feed seconds per wall-clock second")
+    parser.add_argument("--load-rate", type=float, default=0.0,
+                        help="benchmark load: this many trades/s per subscribed contract, stamped as sent")
+    parser.add_argument("--tick-ms", type=float, default=50.0, help="hub send loop period in ms")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     try:
@@ -185,5 +189,5 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     start = datetime.fromisoformat(args.feed_start.replace("Z", "+00:00")) if args.feed_start else datetime.now(UTC)
-    run_server(args.host, args.port, faults, FeedClock(start, args.feed_speed))
+    run_server(args.host, args.port, faults, FeedClock(start, args.feed_speed), args.load_rate, args.tick_ms / 1000)
     return 0
