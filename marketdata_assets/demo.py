@@ -128,9 +128,17 @@ def run_demo() -> int:
     provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
     for what in provider_failures:
         print(f"FAILED provider path: {what}")
-    from marketdata_assets.demo_projectx import DEMO_FIRST, DEMO_INSTRUMENT, DEMO_LAST, run_projectx_demo
+    from marketdata_assets.demo_projectx import (
+        DEMO_FIRST,
+        DEMO_INSTRUMENT,
+        DEMO_LAST,
+        run_live_demo,
+        run_projectx_demo,
+    )
 
     projectx_failures, projectx_figures = run_projectx_demo(instance, res, quiet)
+    live_failures, live_figures = run_live_demo(instance, res, quiet) if not projectx_failures else ([], {})
+    projectx_failures += live_failures
     for what in projectx_failures:
         print(f"FAILED ProjectX path: {what}")
     with open_warehouse(settings.warehouse_url) as wh:
@@ -155,6 +163,8 @@ def run_demo() -> int:
     print(f"\nProjectX backfill {DEMO_FIRST}..{DEMO_LAST} {DEMO_INSTRUMENT} against the local fake gateway "
           "(20,000 bars per call, paged):")
     print("  ".join(f"{k}: {v}" for k, v in projectx_figures.items()) or "none")
+    print("ProjectX live session through the sidecar (one hub drop, one stall), live_ticks replayed:")
+    print("  ".join(f"{k}: {v}" for k, v in live_figures.items()) or "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
     ok = (failed == 0 and not provider_failures and not projectx_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
