@@ -217,3 +217,15 @@ def test_gap_fill_subtracts_what_was_journaled_and_held_in_the_edge_seconds():
     records = fill_records(gap, bars, held_volume_first=4)
     assert gap.window() == (10_000_000, 14_000_000)
     assert [(ts, v) for ts, *_, v in records] == [(10_000_000, 2), (11_000_000, 7)]  # 12 empty, 13 all held
+
+
+def test_the_projectx_input_never_imports_dagster():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, marketdata_assets.sidecar.projectx, marketdata_assets.sources.projectx.hub, "
+            "marketdata_assets.fakegateway; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'great_expectations')); "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)
