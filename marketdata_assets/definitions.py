@@ -14,8 +14,8 @@ from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.projectx.assets import projectx_bars
+from marketdata_assets.defs.projectx.jobs import projectx_bootstrap_job
 from marketdata_assets.defs.projectx.resources import ProjectXResource
-from marketdata_assets.defs.projectx.sensors import projectx_bootstrap_job
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
