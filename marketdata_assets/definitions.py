@@ -12,8 +12,12 @@ from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
+from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.partitions import with_partitions_start
+from marketdata_assets.defs.projectx.assets import projectx_bars
+from marketdata_assets.defs.projectx.jobs import projectx_bootstrap_job
+from marketdata_assets.defs.projectx.resources import ProjectXResource
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
@@ -30,6 +34,7 @@ from marketdata_assets.settings import Settings, get_settings
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
+PROJECTX_ASSETS = [projectx_bars, live_ticks]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
 DEPTH_ASSETS = [sierra_depth, book_snapshots]
@@ -44,7 +49,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource()}
+            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource(),
+            "projectx": ProjectXResource()}
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -53,11 +59,11 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     start = (settings or get_settings()).partitions_start
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
-                                      *FEATURE_ASSETS, *DEPTH_ASSETS], start),
+                                      *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS], start),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
                  sidecar_heartbeat_sensor, sierra_depth_sensor],
-        jobs=[provider_bootstrap_job, catalog_daily_job],
+        jobs=[provider_bootstrap_job, catalog_daily_job, projectx_bootstrap_job],
         schedules=[catalog_daily_schedule],
         resources=resources(),
         executor=dg.in_process_executor,

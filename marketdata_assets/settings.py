@@ -17,6 +17,8 @@ from marketdata_assets.errors import ConfigError, InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
 
 PROVIDERS = ("yahoo", "alphavantage", "twelvedata", "polygon")
+PROJECTX_API_URL = "https://gateway-api-demo.s2f.projectx.com"
+PROJECTX_HUB_URL = "https://gateway-rtc-demo.s2f.projectx.com/hubs/market"
 
 
 class Secret:
@@ -131,6 +133,13 @@ class Settings:
     sidecar_provider_instruments: tuple[str, ...] = ()
     collection_interval_s: float = 1.0
     stale_after_s: float = 10.0
+    # ProjectX gateway
+    projectx_api_url: str = PROJECTX_API_URL
+    projectx_hub_url: str = PROJECTX_HUB_URL
+    projectx_username: str | None = None
+    projectx_api_key: Secret = field(default_factory=lambda: Secret(None))
+    journal_dir: Path = Path("var/journal")
+    projectx_stall_s: float = 15.0
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -205,6 +214,12 @@ def get_settings() -> Settings:
         sidecar_provider_instruments=_list("MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS", ()),
         collection_interval_s=_float("MARKETDATA_COLLECTION_INTERVAL_S", 1.0),
         stale_after_s=_float("MARKETDATA_STALE_AFTER_S", 10.0),
+        projectx_api_url=_env("MARKETDATA_PROJECTX_API_URL", PROJECTX_API_URL).rstrip("/"),
+        projectx_hub_url=_env("MARKETDATA_PROJECTX_HUB_URL", PROJECTX_HUB_URL).rstrip("/"),
+        projectx_username=_env("MARKETDATA_PROJECTX_USERNAME"),
+        projectx_api_key=Secret(_env("MARKETDATA_PROJECTX_API_KEY")),
+        journal_dir=Path(_env("MARKETDATA_JOURNAL_DIR", str(var_dir / "journal"))),
+        projectx_stall_s=_float("MARKETDATA_PROJECTX_STALL_SECONDS", 15.0),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
         partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),

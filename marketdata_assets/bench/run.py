@@ -57,6 +57,7 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
 
     plan["depth"] = lambda: depth.run(work, n)
     plan.update(_optional_plans(work, n))
+    plan["projectx"] = lambda: _projectx(scale)
     results: list[Result] = []
     failed = []
     for name, fn in plan.items():
@@ -80,6 +81,12 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
     if failed:
         print(f"FAILED benchmarks: {failed}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _projectx(scale: float) -> list[Result]:
+    from marketdata_assets.bench import projectx
+
+    return projectx.run(scale)
 
 
 def _migrated(url: str) -> str:

@@ -96,3 +96,15 @@ def partition_of(context) -> tuple[str, date]:
 
 def key_for(trading_date: str | date, instrument: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": str(trading_date), "instrument": validate_instrument(instrument)})
+
+
+def partitions_of_run(context) -> list[tuple[str, date]]:
+    """(instrument, trading date) of every partition of the run: one, or the whole range of
+    a single-run backfill (``BackfillPolicy.single_run()``), instruments validated."""
+    keys = context.partition_keys if context.has_partition_key_range else [context.partition_key]
+    out = []
+    for key in keys:
+        dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else \
+            dict(zip(("date", "instrument"), str(key).split("|"), strict=True))
+        out.append((validate_instrument(dims["instrument"]), date.fromisoformat(dims["date"])))
+    return out

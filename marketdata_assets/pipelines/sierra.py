@@ -110,13 +110,15 @@ def file_dates(path: str | Path, market: Market, dates: DateRange, from_size: in
 
 
 def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading_date: date,
-             run_id: str, full_refresh: bool = False, dates: DateRange = ALL_DATES) -> StepResult:
+             run_id: str, full_refresh: bool = False, dates: DateRange = ALL_DATES,
+             source: str | None = None) -> StepResult:
     """Append the partition's records read since its checkpoint (or all of them after a
     reset) to ``raw_ticks``, quarantine the out-of-range records this partition answers
     for (rule ``timestamp_out_of_range``, stage ``sierra_ticks``; ``dates`` is the
     partition set), and move the checkpoint, all in one transaction: nothing the
-    checkpoint moves past is dropped silently."""
-    source = str(path.resolve())
+    checkpoint moves past is dropped silently. ``source`` (the rows' source and the
+    checkpoint's key) defaults to the file's absolute path."""
+    source = source or str(path.resolve())
     day = np.datetime64(trading_date, "D")
     cp = None if full_refresh else wh.get_checkpoint(source, trading_date)
     header, size, fingerprint = probe_scid(path)  # first bytes only: where to resume

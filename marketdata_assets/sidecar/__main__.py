@@ -41,19 +41,33 @@ async def serve(cfg: SidecarConfig) -> int:
             await runner.aclose()
             return 2
         status = combined_status(runner.status if tails else None, providers)
+    projectx = None
+    if cfg.projectx:  # the ProjectX market hub, journaled into data_dir (sidecar/projectx.py)
+        from marketdata_assets.sidecar.projectx import start_projectx
+
+        projectx = start_projectx(cfg, runner, metrics)
+        status = _with_projectx(status, projectx)
     depth = _depth_feeder(cfg, metrics, hub)
     status = _status(status, depth)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.stop)
+
+    def stop() -> None:
+        if projectx is not None:  # no more hub input first, so the final drain covers all that was journaled
+            projectx.task.cancel()
+        runner.stop()
         if providers is not None:
-            loop.add_signal_handler(sig, lambda: (runner.stop(), providers.stop()))
+            providers.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
     http = None
     if cfg.port:
         try:
             http = await start_http(make_app(status, metrics, hub, cfg.token), cfg.host, cfg.port)
         except OSError as exc:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
+            if projectx is not None:
+                await projectx.stop()
             await runner.redis.aclose()
             return 2
         if not cfg.token:
@@ -70,6 +84,8 @@ async def serve(cfg: SidecarConfig) -> int:
         if depth_task is not None:
             await depth_task
     finally:
+        if projectx is not None:
+            await projectx.stop()
         if http is not None:
             await hub.close_all()
             await http.cleanup()
@@ -84,6 +100,17 @@ def _depth_feeder(cfg: SidecarConfig, metrics, hub):
 
     return DepthFeeder(cfg.depth_dir, cfg.redis_url, cfg.prefix, levels=cfg.book_levels,
                        instruments=cfg.instruments, poll_s=cfg.poll_ms / 1000, hub=hub, registry=metrics.registry)
+
+
+def _with_projectx(feeds_status, projectx):
+    """``/health`` with the hub input's state under ``projectx`` (degraded while it stalls)."""
+
+    def status() -> tuple[bool, dict]:
+        ok, body = feeds_status()
+        body["projectx"] = projectx.source.status()
+        return ok and not body["projectx"]["stalled"], body
+
+    return status
 
 
 def _status(feeds_status, depth):
@@ -108,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, InvalidInstrument) as exc:
         log.error("configuration: %s", exc)
         return 2
+    if cfg.projectx:
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
     if not cfg.data_dir.is_dir() and not cfg.provider_instruments:
         log.error("configuration: data directory %s does not exist", cfg.data_dir)
         return 2

@@ -34,6 +34,7 @@ class SidecarConfig:
     provider_instruments: tuple[str, ...] = ()  # REST provider loop (sidecar/providers.py); empty: off
     collection_interval_s: float = 1.0
     stale_after_s: float = 10.0
+    projectx: tuple[str, ...] = ()        # instruments streamed from the ProjectX hub (journal in data_dir)
     read_chunk: int = 5000                # records per file per read (bounds one loop turn)
     commit_max: int = 20_000              # records per transaction
     heartbeat_every_s: float = 1.0
@@ -57,6 +58,8 @@ def parser() -> argparse.ArgumentParser:
                                        "(MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS)")
     p.add_argument("--depth", action=argparse.BooleanOptionalAction, default=None,
                    help="tail .depth files into the live book (default: on when MARKETDATA_SIERRA_DEPTH_DIR exists)")
+    p.add_argument("--projectx", help="comma-separated instruments to stream from the ProjectX market hub "
+                                      "(journaled under MARKETDATA_JOURNAL_DIR/projectx and tailed from there)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -65,8 +68,13 @@ def load_config(args: argparse.Namespace) -> SidecarConfig:
     s = get_settings()
     instruments = (tuple(x.strip() for x in args.instruments.split(",") if x.strip())
                    if args.instruments else s.sidecar_instruments)
+    projectx = tuple(validate_instrument(x.strip()) for x in (getattr(args, "projectx", None) or "").split(",")
+                     if x.strip())
+    if projectx:  # the sidecar tails the hub's journal instead of Sierra files
+        instruments = projectx
     return SidecarConfig(
-        data_dir=args.data_dir or s.sierra_data_dir,
+        data_dir=s.journal_dir / "projectx" if projectx else (args.data_dir or s.sierra_data_dir),
+        projectx=projectx,
         instruments=tuple(validate_instrument(i) for i in instruments),
         instrument_markets=s.instrument_markets,
         redis_url=args.redis_url or s.redis_url,

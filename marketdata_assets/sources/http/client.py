@@ -154,6 +154,9 @@ class _AuthTransport(httpx.BaseTransport):
         )
         return self._inner.handle_request(keyed)
 
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
     def close(self) -> None:
         self._inner.close()
 
@@ -198,19 +201,20 @@ class HttpClient:
         describe: Describe | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: Iterable[str] = (),
     ):
         self.provider = provider
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.limiter = limiter
         self.breaker = breaker
-        self._secrets = [v for v in (*(auth_params or {}).values(), *(auth_headers or {}).values()) if v]
+        self._secrets = [v for v in (*(auth_params or {}).values(), *(auth_headers or {}).values(), *secrets) if v]
         self._inspect = inspect
         self._describe = describe
         self._sleep = sleep
-        wire = _AuthTransport(transport or httpx.HTTPTransport(), auth_params or {}, auth_headers or {})
+        self._wire = _AuthTransport(transport or httpx.HTTPTransport(), auth_params or {}, auth_headers or {})
         self._http = httpx.Client(
-            base_url=base_url, timeout=timeout_s, headers=dict(headers or {}), transport=wire
+            base_url=base_url, timeout=timeout_s, headers=dict(headers or {}), transport=self._wire
         )
 
     @property
@@ -230,6 +234,26 @@ class HttpClient:
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Reply:
         """GET ``base_url + path`` and return the decoded JSON, retrying what is transient."""
         request = self.provenance(path, params)
+        return self._retrying(request)(self._attempt, path, dict(params or {}), request)
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, shown: Mapping[str, Any] | None = None) -> Reply:
+        """POST a JSON ``body`` to ``base_url + path`` with the same resilience as ``get_json``.
+
+        ``shown`` is what the provenance (logs, errors, stored ``request``) quotes of the
+        body (default: all of it); pass a copy without credentials for a login call.
+        """
+        quoted = json.dumps(dict(shown if shown is not None else body), sort_keys=True, default=str)
+        request = self.scrub(f"{self.provider} POST {path} {quoted}")
+        return self._retrying(request)(self._attempt, path, {}, request, dict(body))
+
+    def set_auth_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` on every later request (a renewed bearer token); the value is
+        treated as a secret from now on (scrubbed from messages)."""
+        self._wire.set_header(name, value)
+        self._secrets.append(value)
+
+    def _retrying(self, request: str) -> Callable[..., Reply]:
+        """Run an attempt under the call's retry policy (``call_policy`` or the client's)."""
         policy = _CALL_POLICY.get() or self.policy
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(policy.max_attempts)
@@ -240,7 +264,11 @@ class HttpClient:
             before_sleep=self._log_retry(request, policy),
             reraise=True,
         )
-        return retrying(self._attempt, path, dict(params or {}), request, policy)
+
+        def run(fn, path, params, request, body=None):
+            return retrying(fn, path, params, request, policy, body)
+
+        return run
 
     def get_next(self, url: str) -> Reply:
         """Follow a pagination URL (Polygon ``next_url``) on *our* base URL.
@@ -269,7 +297,8 @@ class HttpClient:
 
         return before_sleep
 
-    def _attempt(self, path: str, params: dict[str, Any], request: str, policy: RetryPolicy) -> Reply:
+    def _attempt(self, path: str, params: dict[str, Any], request: str, policy: RetryPolicy,
+                 body: dict | None = None) -> Reply:
         if self.breaker is not None:
             self.breaker.before_call()  # CircuitOpen: nothing sent, not retried
         if self.limiter is not None:
@@ -281,7 +310,7 @@ class HttpClient:
                 raise
         try:
             started = time.monotonic()
-            reply = self._send(path, params, request)
+            reply = self._send(path, params, request, body)
         except BaseException as exc:
             outcome, is_failure = _outcome(exc)
             REQUESTS.labels(self.provider, outcome).inc()
@@ -297,9 +326,12 @@ class HttpClient:
         log.debug("%s -> HTTP %d in %.3f s", request, reply.status, time.monotonic() - started)
         return reply
 
-    def _send(self, path: str, params: dict[str, Any], request: str) -> Reply:
+    def _send(self, path: str, params: dict[str, Any], request: str, body: dict | None = None) -> Reply:
         try:
-            response = self._http.get(path, params=params)
+            if body is None:
+                response = self._http.get(path, params=params)
+            else:
+                response = self._http.post(path, json=body)
         except httpx.TimeoutException as exc:
             raise TransientError(
                 self.provider, f"timeout after {self.timeout_s:g} s on {request}", kind="timeout"

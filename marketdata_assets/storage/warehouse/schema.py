@@ -65,6 +65,11 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("symbol_map", (
         ("generic", "text"), ("kind", "text"), ("symbol", "text"), ("asset_class", "text"), ("version", "text"),
     ), partitioned=False),
+    # -- ProjectX gateway (011_projectx_contracts.sql) ---------------------------------------
+    Table("projectx_contracts", (
+        ("instrument", "text"), ("contract_id", "text"), ("name", "text"), ("description", "text"),
+        ("tick_size", "f8"), ("tick_value", "f8"), ("symbol_id", "text"), ("resolved_at", "ts"), ("run_id", "text"),
+    ), partitioned=False),
     Table("quarantine", (
         ("stage", "text"), ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"),
         ("source", "text"), ("source_offset", "i8"), ("reason", "text"), ("raw", "json"),
