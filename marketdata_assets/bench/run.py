@@ -48,9 +48,9 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
         "sqlite": lambda: [sierra.bench_sqlite_write(work, n(2_000_000))],
         "bars": lambda: [sierra.bench_bars(n(20_000_000))],
         "e2e": lambda: [
-            sierra.bench_partition_end_to_end(work, n(1_000_000), f"sqlite:///{work}/e2e.db", "SQLite"),
-            sierra.bench_partition_end_to_end(work, n(1_000_000), _migrated(_fresh_pg_database(pg_url)),
-                                              "PostgreSQL"),
+            *sierra.bench_partition_end_to_end(work, n(1_000_000), f"sqlite:///{work}/e2e.db", "SQLite"),
+            *sierra.bench_partition_end_to_end(work, n(1_000_000), _migrated(_fresh_pg_database(pg_url)),
+                                               "PostgreSQL"),
         ],
     }
     plan.update(_optional_plans(work, n))
