@@ -157,6 +157,23 @@ def classify(open_: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.nd
     return kind, sub
 
 
+_FIELDS = (("open", np.float32), ("high", np.float32), ("low", np.float32), ("close", np.float32),
+           ("num_trades", np.uint32), ("total_volume", np.uint32), ("bid_volume", np.uint32),
+           ("ask_volume", np.uint32))
+_BLOCK = 8192  # records transposed at a time: their 320 KiB stay in the CPU cache for the 8 columns
+
+
+def _fields(rec: np.ndarray) -> dict[str, np.ndarray]:
+    """The eight 4-byte fields after ``dt``, as contiguous columns, in one pass over the
+    records (8 field-by-field copies would walk every cache line of the records 8 times)."""
+    n = len(rec)
+    words = np.ascontiguousarray(rec).view(np.uint32).reshape(n, RECORD_SIZE // 4)
+    out = np.empty((len(_FIELDS), n), dtype=np.uint32)
+    for lo in range(0, n, _BLOCK):
+        out[:, lo:lo + _BLOCK] = words[lo:lo + _BLOCK, 2:].T
+    return {name: out[i].view(kind) for i, (name, kind) in enumerate(_FIELDS)}
+
+
 def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
     """Structured records → a typed frame: UTC timestamps, the record kind and byte offset,
     and prices (float32) and counts (uint32) exactly as stored. Widening them here would
@@ -164,8 +181,7 @@ def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
     n = len(rec)
     ts = decode_datetimes(rec["dt"].astype(np.int64, copy=True))
     columns = {"ts": pd.DatetimeIndex(ts.view("datetime64[us]")).tz_localize("UTC")}
-    for name in ("open", "high", "low", "close", "num_trades", "total_volume", "bid_volume", "ask_volume"):
-        columns[name] = rec[name].copy()  # detached from the memory map (a 1-record view is contiguous)
+    columns.update(_fields(rec))  # detached from the memory map
     # on the contiguous copies: the strided record fields cost 2.5x as much to compare
     kind, sub = classify(columns["open"], columns["high"], columns["low"], columns["total_volume"])
     columns.update({"kind": kind, "sub_trade": sub,
