@@ -4,7 +4,7 @@ Two files: a many-date ``.scid`` file (25M records at full scale, about 1M per t
 date) of which one date is loaded, and a file of out-of-range records (1 GiB at full
 scale, every record dated before the partition set, then one in-range record: all of
 them quarantined by that record's partition). The child reports its peak RSS
-(``ru_maxrss``) before the load (the fixed overhead: interpreter, libraries, warehouse) and
+(``VmHWM``) before the load (the fixed overhead: interpreter, libraries, warehouse) and
 after it. Limits: 2x the loaded date's rows in memory (the decoded ``raw_ticks`` frame) plus
 the fixed overhead; for the out-of-range file, the file's size plus the fixed overhead.
 """
@@ -29,19 +29,22 @@ FIRST_DAY = DAY - timedelta(days=14)
 LAST_DAY = DAY + timedelta(days=21)
 
 _CHILD = r"""
-import json, resource, sys
+import json, sys
 from datetime import date
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.sierra import load_raw
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets.transforms.partition_dates import DateRange
+def hwm():  # VmHWM: this process's own peak (ru_maxrss survives fork + exec from a large parent)
+    line = next(x for x in open("/proc/self/status") if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
 path, db, day, first, last = sys.argv[1:6]
 wh = open_warehouse(f"sqlite:///{db}")
 wh.migrate()
-fixed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+fixed = hwm()
 r = load_raw(wh, __import__("pathlib").Path(path), "ESH24", market_for_instrument("ESH24"),
              date.fromisoformat(day), "bench", dates=DateRange(date.fromisoformat(first), date.fromisoformat(last)))
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+peak = hwm()
 rows = wh.read("raw_ticks", partition_scope("ESH24", day))
 print(json.dumps({"fixed": fixed, "peak": peak, "rows": len(rows), "quarantined": r.details["quarantined_out_of_range"],
                   "row_bytes": int(rows.memory_usage(deep=False).sum())}))
