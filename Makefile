@@ -7,7 +7,7 @@ export MARKETDATA_VAR_DIR ?= var
 
 .PHONY: install demo dev test test-fast bench lint services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
