@@ -13,13 +13,16 @@ from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
+from marketdata_assets.defs.providers.jobs import provider_bootstrap_job, provider_chain_job
 from marketdata_assets.defs.providers.resources import ProvidersResource
-from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
+from marketdata_assets.defs.providers.sensors import provider_intraday_sensor
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
+from marketdata_assets.defs.reference.jobs import reference_job
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
@@ -46,7 +49,7 @@ defs = dg.Definitions(
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
              sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job],
+    jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job],
     schedules=[catalog_daily_schedule],
     resources=resources(),
     executor=dg.in_process_executor,

@@ -30,6 +30,15 @@ def prepare_dagster_home(var_dir: Path) -> Path:
     return home
 
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_job(defs, name: str, instance, **kwargs):
+    """Execute the named job of ``defs`` in process; the run records the job as its target."""
+    return defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
+                                                         **kwargs)
+
+
 def partitions_in(data_dir: Path, market_of) -> list[tuple[str, str]]:
     from marketdata_assets.sources.sierra.discovery import scan_directory, trading_dates_in
 
@@ -101,7 +110,7 @@ def run_demo() -> int:
 
     import dagster as dg
 
-    from marketdata_assets.definitions import FEATURE_ASSETS, SIERRA_ASSETS, resources
+    from marketdata_assets.definitions import defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
     from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
@@ -110,22 +119,17 @@ def run_demo() -> int:
     parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets))
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(instrument_partitions.name, sorted({i for _, i in parts}))
-    res = resources()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failed = 0
-    ref = dg.materialize([SIERRA_ASSETS[0]], instance=instance, resources=res, raise_on_error=False,
-                         run_config=quiet)
+    # named jobs (README "Automation and jobs"): every run shows its target and can be re-executed
+    ref = run_job(defs, "reference", instance, asset_selection=[dg.AssetKey("reference_data")])
     failed += not ref.success
     for d, inst in parts:
-        result = dg.materialize([*SIERRA_ASSETS, *FEATURE_ASSETS],
-                                selection=["sierra_ticks", "validated_ticks", "ohlc_bars", "indicators"],
-                                partition_key=key_for(d, inst), instance=instance, resources=res,
-                                raise_on_error=False, run_config=quiet)
+        result = run_job(defs, "sierra_chain", instance, partition_key=str(key_for(d, inst)))
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")
     dates = sorted({d for d, _ in parts})
-    provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
+    provider_failures = run_provider_demo(instance, dates) if dates else []
     for what in provider_failures:
         print(f"FAILED provider path: {what}")
     with open_warehouse(settings.warehouse_url) as wh:

@@ -38,38 +38,35 @@ def fake_provider_env():
                     os.environ[k] = v
 
 
-def run_provider_demo(instance, resources: dict, dates: list[str], quiet: dict) -> list[str]:
-    """Materialize the provider path; returns the failed partitions (empty when all served)."""
+def run_provider_demo(instance, dates: list[str]) -> list[str]:
+    """Materialize the provider path through its named jobs; returns the failed partitions
+    (empty when all served)."""
     import dagster as dg
 
     from marketdata_assets.definitions import defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
+    from marketdata_assets.defs.providers.jobs import PROVIDER_CHAIN
+    from marketdata_assets.demo import run_job
 
     failed = []
-    unique_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
-    keys = {k.to_user_string() for a in unique_assets for k in a.keys}
-    downstream = [k for k in ("validated_bars", "ohlc_bars", "indicators") if k in keys]
-
-    def run(selection, **kwargs):
-        return dg.materialize(unique_assets, selection=selection, instance=instance, resources=resources,
-                              raise_on_error=False, run_config=quiet, **kwargs).success
+    downstream = [dg.AssetKey(k) for k in PROVIDER_CHAIN if k != "provider_bars"]
 
     with fake_provider_env():
         instance.add_dynamic_partitions(instrument_partitions.name, list(DEMO_INSTRUMENTS))
-        if not run(["symbol_map"]):
+        if not run_job(defs, "reference", instance, asset_selection=[dg.AssetKey("symbol_map")]).success:
             failed.append("symbol_map")
         for instrument in DEMO_INSTRUMENTS:
-            served = run(["provider_bars"], tags={
+            # one run for all dates (provider_bars' single-run backfill policy): limits and breakers span it
+            served = run_job(defs, "provider_bootstrap", instance, tags={
                 "dagster/asset_partition_range_start": str(key_for(dates[0], instrument)),
-                "dagster/asset_partition_range_end": str(key_for(dates[-1], instrument))})
+                "dagster/asset_partition_range_end": str(key_for(dates[-1], instrument))}).success
             if not served:
                 failed.append(f"provider_bars {instrument}")
                 continue
             for day in dates:
-                if downstream and not run(downstream, partition_key=str(key_for(day, instrument))):
+                if not run_job(defs, "provider_chain", instance, asset_selection=downstream,
+                               partition_key=str(key_for(day, instrument))).success:
                     failed.append(f"{day}|{instrument}")
-        catalog = defs.resolve_job_def("catalog_daily").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=quiet)
-        if not catalog.success:
+        if not run_job(defs, "catalog_daily", instance).success:
             failed.append("catalog_daily")
     return failed

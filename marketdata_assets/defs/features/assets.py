@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from marketdata_assets.defs.automation import follows_updates
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.resources import WarehouseResource
 from marketdata_assets.pipelines.features import WARMUP_BARS, build_indicators
@@ -12,7 +13,7 @@ from marketdata_assets.pipelines.features import WARMUP_BARS, build_indicators
     partitions_def=market_partitions,
     kinds={"python", "sql"},
     deps=["ohlc_bars"],
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=follows_updates(),
 )
 def indicators(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """RSI, EMA, SMA, MACD, Bollinger Bands, ATR, session-anchored VWAP and stochastic for

@@ -8,6 +8,7 @@ import dagster as dg
 import numpy as np
 
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
+from marketdata_assets.defs.providers.jobs import provider_chain_job
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.settings import get_settings
@@ -39,15 +40,10 @@ def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.Ski
     )
 
 
-@dg.sensor(name="provider_intraday_sensor", target=dg.AssetSelection.assets("provider_bars"),
+@dg.sensor(name="provider_intraday_sensor", job=provider_chain_job,
            minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
 def provider_intraday_sensor(context: dg.SensorEvaluationContext):
     """Polls REST providers for today's bars of MARKETDATA_PROVIDER_INSTRUMENTS while their markets are open."""
     known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))
     return evaluate(context, known, time.time())
 
-
-provider_bootstrap_job = dg.define_asset_job(
-    "provider_bootstrap", selection=dg.AssetSelection.assets("provider_bars"),
-    description="Backfill target for the 90-day provider bootstrap (one run per backfill).",
-)

@@ -4,6 +4,7 @@ everything rejected → ``quarantine``; one asset check per quality rule."""
 
 import dagster as dg
 
+from marketdata_assets.defs.automation import follows_updates
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import check_results, rule_check_specs
@@ -50,7 +51,7 @@ def _run(step, *args, **kwargs) -> ValidationResult:
     partitions_def=market_partitions,
     kinds={"python", "sql"},
     deps=["sierra_ticks"],
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=follows_updates(),
     check_specs=rule_check_specs("validated_ticks", check_rules(["ticks", "bars"])),
 )
 def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
@@ -75,7 +76,7 @@ def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig,
     partitions_def=market_partitions,
     kinds={"python", "sql"},
     deps=["provider_bars"],
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=follows_updates(),
     check_specs=rule_check_specs("validated_bars", check_rules(["bars"])),
 )
 def validated_bars(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,

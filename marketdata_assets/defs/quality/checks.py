@@ -67,15 +67,16 @@ def check_results(verdicts: list[Verdict]) -> list[dg.AssetCheckResult]:
 
 
 def eager_unless_blocked() -> dg.AutomationCondition:
-    """``eager()``, except that (1) a partition waits while the latest materialization of a
-    dependency's partition has a failed blocking check (plain ``eager()`` ignores checks and
-    would build on it in the next tick), and (2) it runs when at least one dependency
-    exists (``eager()`` waits for all: a Sierra-only instrument never gets provider bars)."""
+    """``follows_updates()`` (``eager()`` for every date, ``defs/automation.py``), except that
+    (1) a partition waits while the latest materialization of a dependency's partition has a
+    failed blocking check (plain ``eager()`` ignores checks and would build on it in the next
+    tick), and (2) it runs when at least one dependency exists or is requested in the same tick
+    (``eager()`` waits for all: a Sierra-only instrument never gets provider bars), so the
+    chain below an updated partition is requested together, as one run."""
     a = dg.AutomationCondition
     return (
-        a.in_latest_time_window()
-        & (a.newly_missing() | a.any_deps_updated()).since_last_handled()
-        & ~a.all_deps_match(a.missing())
+        a.any_deps_updated().since_last_handled()
+        & ~a.all_deps_match(a.missing() & ~a.will_be_requested())
         & ~a.any_deps_in_progress()
         & ~a.in_progress()
         & ~a.any_deps_match(a.any_checks_match(a.check_failed(), blocking_only=True))

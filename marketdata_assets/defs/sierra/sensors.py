@@ -16,6 +16,7 @@ import dagster as dg
 
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.resources import SierraResource
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.sources.sierra.discovery import scan_directory, trading_dates_in
 
@@ -52,7 +53,7 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str]) -> dg
 
 @dg.sensor(
     name="sierra_files_sensor",
-    target=dg.AssetSelection.assets("sierra_ticks"),
+    job=sierra_chain_job,
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

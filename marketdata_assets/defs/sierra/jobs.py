@@ -1,0 +1,20 @@
+"""The Sierra chain as a named job: ``sierra_ticks`` → ``validated_ticks`` → ``ohlc_bars`` →
+``indicators`` for one partition in one run. The directory sensor and the demo launch it,
+so every run shows its target and can be re-executed from the UI; the chain in one run
+reaches ``indicators`` in one launch instead of three automation ticks (README
+"Automation and jobs")."""
+
+import dagster as dg
+
+from marketdata_assets.defs.partitions import market_partitions
+
+SIERRA_CHAIN = ("sierra_ticks", "validated_ticks", "ohlc_bars", "indicators")
+
+sierra_chain_job = dg.define_asset_job(
+    "sierra_chain",
+    selection=dg.AssetSelection.assets(*SIERRA_CHAIN),
+    partitions_def=market_partitions,
+    description="A partition of Sierra Chart data from the .scid file to indicators: raw records, "
+                "validation and quarantine, bars in six timeframes, indicators.",
+    tags={"domain": "sierra"},
+)
