@@ -18,9 +18,10 @@ from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_intraday_sensor
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
+from marketdata_assets.defs.quality.sensors import freshness_sensor
 from marketdata_assets.defs.reference.assets import reference_data
 from marketdata_assets.defs.reference.jobs import reference_job
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import FreshnessResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
@@ -41,14 +42,14 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource()}
+            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource()}
 
 
 defs = dg.Definitions(
     assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-             sidecar_heartbeat_sensor],
+             sidecar_heartbeat_sensor, freshness_sensor],
     jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job],
     schedules=[catalog_daily_schedule],
     resources=resources(),

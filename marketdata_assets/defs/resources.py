@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from marketdata_assets.model.sessions import Market, market_for_instrument
 from marketdata_assets.settings import get_settings
@@ -31,3 +32,15 @@ class SierraResource(dg.ConfigurableResource):
 
     def market(self, instrument: str) -> Market:
         return market_for_instrument(instrument, get_settings().instrument_markets)
+
+
+class FreshnessResource(dg.ConfigurableResource):
+    """How old the current trading date's partition of an open market may get before the
+    ``freshness`` checks warn; ``minutes`` defaults to ``MARKETDATA_FRESHNESS_MINUTES`` (15)."""
+
+    minutes: int | None = Field(default=None, description=(
+        "Minutes since the partition's last update (or the session open) above which an open "
+        "market's current partition is stale. Unset: MARKETDATA_FRESHNESS_MINUTES, default 15."))
+
+    def threshold(self) -> int:
+        return self.minutes if self.minutes is not None else get_settings().freshness_minutes
