@@ -19,11 +19,10 @@ install: $(STAMP)
 demo: install
 	$(BIN)/marketdata demo
 
-## make dev: Dagster UI on http://127.0.0.1:3000 with the same configuration, sensors on
+## make dev: Dagster UI on http://127.0.0.1:3000 (DAGSTER_PORT) with the same configuration, sensors on,
+## and the streaming sidecar when Redis answers
 dev: install
-	$(BIN)/python -c "from pathlib import Path; from marketdata_assets.demo import prepare_dagster_home; prepare_dagster_home(Path('$(MARKETDATA_VAR_DIR)'))"
-	@test -n "$$MARKETDATA_SIERRA_DATA_DIR" || $(BIN)/marketdata sample-data $(MARKETDATA_VAR_DIR)/sierra >/dev/null
-	DAGSTER_HOME=$(abspath $(MARKETDATA_VAR_DIR))/dagster $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	bash scripts/dev.sh
 
 ## make test: the whole suite against the real PostgreSQL and Redis (started if needed)
 test: install services

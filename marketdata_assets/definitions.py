@@ -11,6 +11,7 @@ from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
+from marketdata_assets.defs.live.resources import LiveStreamResource
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.jobs import provider_bootstrap_job, provider_chain_job
@@ -42,7 +43,7 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource()}
+            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource(), "live": LiveStreamResource()}
 
 
 defs = dg.Definitions(
