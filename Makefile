@@ -25,16 +25,22 @@ dev: install
 	bash scripts/dev.sh
 
 ## make test: the whole suite against the real PostgreSQL and Redis (started if needed)
-test: install services
-	$(BIN)/ruff check marketdata_assets marketdata_assets_tests
+test: install services lint
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 ## make bench: benchmarks beside their physical limits → var/bench/results.json
 bench: install services
 	$(BIN)/marketdata bench
 
+## make lint: ruff, the import-linter layer contracts, and `docker compose config` when a compose tool is installed
 lint: install
 	$(BIN)/ruff check marketdata_assets marketdata_assets_tests
+	$(BIN)/lint-imports
+	@if docker compose version >/dev/null 2>&1; then \
+	    POSTGRES_PASSWORD=lint MARKETDATA_SIDECAR_TOKEN=lint docker compose config -q && echo "docker compose config: ok"; \
+	elif command -v docker-compose >/dev/null 2>&1; then \
+	    POSTGRES_PASSWORD=lint MARKETDATA_SIDECAR_TOKEN=lint docker-compose config -q && echo "docker-compose config: ok"; \
+	else echo "docker compose config: skipped (no compose tool installed)"; fi
 
 services:
 	bash scripts/ensure-services.sh

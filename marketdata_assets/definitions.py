@@ -38,6 +38,9 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
+    description="Declarative automation: requests validated_ticks, validated_bars, ohlc_bars and indicators "
+                "for every partition whose upstream was updated (any date, not only the latest); ohlc_bars "
+                "waits while an upstream blocking check failed.",
 )
 
 

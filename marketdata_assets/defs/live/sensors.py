@@ -1,7 +1,7 @@
-"""Streaming visibility in Dagster: the sidecar's heartbeat as a check on ``live_stream``.
+"""Streaming visibility in Dagster: the sidecar's heartbeat as a check on `live_stream`.
 
 The sidecar never imports Dagster; it writes a heartbeat to Redis with a TTL. This sensor
-reads it and reports the ``sidecar_heartbeat`` check on the external asset ``live_stream``
+reads it and reports the `sidecar_heartbeat` check on the external asset `live_stream`
 when its state changes (and every 10 minutes), so the UI shows when streaming is down.
 The same check can be run by hand from the asset's page.
 """
@@ -19,7 +19,7 @@ REPORT_EVERY_S = 600
 WARN, ERROR = dg.AssetCheckSeverity.WARN, dg.AssetCheckSeverity.ERROR
 
 live_stream = dg.AssetSpec(
-    LIVE_STREAM, group_name="live", kinds={"redis"},
+    LIVE_STREAM, group_name="live", kinds={"redis"}, owners=["team:market-data"], tags={"domain": "live"},
     description="Ticks, live bars and indicators the streaming sidecar keeps in Redis "
                 "(MARKETDATA_REDIS_URL, prefix MARKETDATA_REDIS_PREFIX); written outside Dagster.",
 )
@@ -27,7 +27,7 @@ live_stream = dg.AssetSpec(
 
 def heartbeat_status(beat: dict | None, error: str | None = None) -> tuple[bool, dg.AssetCheckSeverity, str, dict]:
     """(passed, severity, text, metadata). Redis unreachable is a WARN: no streaming is set up
-    here (``make dev`` without Redis); a reachable Redis without a fresh heartbeat is an ERROR."""
+    here (`make dev` without Redis); a reachable Redis without a fresh heartbeat is an ERROR."""
     if error is not None:
         return False, WARN, f"Redis unreachable ({error}): no streaming sidecar runs here", {}
     if beat is None:

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from marketdata_assets.defs.metadata import preview_md, table_metadata
 from marketdata_assets.defs.partitions import market_partitions
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
@@ -11,10 +12,11 @@ from marketdata_assets.model.symbol_map import load_symbol_map
 from marketdata_assets.pipelines.providers import load_provider_bars
 
 
-@dg.asset(group_name="reference", kinds={"python", "sql"})
+@dg.asset(group_name="reference", kinds={"pandas", "sqlite", "postgres"}, owners=["team:data-platform"],
+          tags={"domain": "reference"}, code_version="1")
 def symbol_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Generic instrument ↔ broker ↔ provider symbols (NAS100 ↔ US100.e ↔ NQ=F / NDX / NAS100 /
-    I:NDX …) from the versioned ``reference/symbol_map.json``, validated (no symbol claimed
+    I:NDX …) from the versioned `reference/symbol_map.json`, validated (no symbol claimed
     twice, every symbol safe) before it is written. Provider assets translate partitions
     with it; the table lets users look symbols up in both directions."""
     smap = load_symbol_map()
@@ -30,9 +32,11 @@ def symbol_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         stale = wh.query("SELECT generic, kind FROM symbol_map WHERE version <> %(v)s", {"v": str(smap.version)})
         for g, k in stale.itertuples(index=False):  # entries removed from the file
             wh.execute("DELETE FROM symbol_map WHERE generic = %(g)s AND kind = %(k)s", {"g": g, "k": k})
+        rows = wh.count("symbol_map")
     context.log.info("symbol map v%s: %d instruments, %d symbols", smap.version, len(smap.generics), len(frame))
-    return dg.MaterializeResult(metadata={"version": str(smap.version), "instruments": len(smap.generics),
-                                          "symbols": len(frame), "removed": len(stale)})
+    return dg.MaterializeResult(metadata={**table_metadata("symbol_map", rows), "version": str(smap.version),
+                                          "instruments": len(smap.generics), "symbols": len(frame),
+                                          "removed": len(stale)})
 
 
 def _partitions(context) -> list[tuple[str, str]]:
@@ -48,7 +52,10 @@ def _partitions(context) -> list[tuple[str, str]]:
 @dg.asset(
     group_name="providers",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "providers", "layer": "raw"},
+    code_version="1",
     deps=["symbol_map"],
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
@@ -57,7 +64,7 @@ def provider_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     """1m bars of the partition's trading date from the first healthy REST provider in
     priority order (Yahoo, Alpha Vantage, Twelve Data, Polygon by default), falling back on
     errors, open circuits and empty answers; every bar keeps the provider and the request
-    that served it in ``raw_bars``. A partition no provider can serve fails with each
+    that served it in `raw_bars`. A partition no provider can serve fails with each
     provider's reason. Runs as one run per backfill, so limits and breakers span it."""
     from datetime import date
 
@@ -80,15 +87,11 @@ def provider_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
                             "provider": x.provider or "-", "passed_over": ", ".join(
                                 f"{a.provider} ({a.outcome})" for a in x.attempts if a.outcome != "served") or "-",
                             "note": x.note} for x in loads])
+    rows = int(served["rows"].sum()) if len(served) else 0
     return dg.MaterializeResult(metadata={
-        "rows": int(served["rows"].sum()) if len(served) else 0,
-        "providers": dg.MetadataValue.json(served["provider"].value_counts().to_dict() if len(served) else {}),
-        "partitions": dg.MetadataValue.md(_md(served)),
+        **table_metadata("raw_bars", rows),
+        "rows": rows,
+        **{f"partitions_served_by/{p}": dg.MetadataValue.int(int(n))
+           for p, n in (served["provider"].value_counts().items() if len(served) else [])},
+        "partitions": preview_md(served, rows=50),
     })
-
-
-def _md(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_none_"
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns)
-    return head + "\n" + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in frame.head(50).values)

@@ -41,7 +41,9 @@ def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.Ski
 
 
 @dg.sensor(name="provider_intraday_sensor", job=provider_chain_job,
-           minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+           minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
+           description="While their markets are open, launches provider_chain for today's partition of every "
+                       "instrument in MARKETDATA_PROVIDER_INSTRUMENTS, every MARKETDATA_PROVIDER_SENSOR_INTERVAL_S.")
 def provider_intraday_sensor(context: dg.SensorEvaluationContext):
     """Polls REST providers for today's bars of MARKETDATA_PROVIDER_INSTRUMENTS while their markets are open."""
     known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))

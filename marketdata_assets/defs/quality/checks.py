@@ -1,15 +1,15 @@
 """Asset checks: one per quality rule on the validation assets, and freshness.
 
-Rule checks are declared on the assets (``check_specs``) and evaluated inside their
+Rule checks are declared on the assets (`check_specs`) and evaluated inside their
 materialization from :class:`pipelines.quality.Verdict`s; they are partitioned like the
-asset (``partitions_def`` on the spec, a Dagster preview), so the UI and the automation
+asset (`partitions_def` on the spec, a Dagster preview), so the UI and the automation
 see each partition's own result. Blocking specs fail with ERROR severity only: Dagster
 then fails the step after recording the materialization, skips downstream steps of the
-same run, and ``eager_unless_blocked`` keeps automation from running them later.
+same run, and `eager_unless_blocked` keeps automation from running them later.
 
 Freshness is one unpartitioned check per intraday asset, evaluated every five minutes by
-``freshness_sensor`` (``sensors.py``) and reported as runless check evaluations: no run is
-launched for it. It can still be run by hand (config ``as_of``).
+`freshness_sensor` (`sensors.py`) and reported as runless check evaluations: no run is
+launched for it. It can still be run by hand (config `as_of`).
 """
 
 
@@ -67,11 +67,11 @@ def check_results(verdicts: list[Verdict]) -> list[dg.AssetCheckResult]:
 
 
 def eager_unless_blocked() -> dg.AutomationCondition:
-    """``follows_updates()`` (``eager()`` for every date, ``defs/automation.py``), except that
+    """`follows_updates()` (`eager()` for every date, `defs/automation.py`), except that
     (1) a partition waits while the latest materialization of a dependency's partition has a
-    failed blocking check (plain ``eager()`` ignores checks and would build on it in the next
+    failed blocking check (plain `eager()` ignores checks and would build on it in the next
     tick), and (2) it runs when at least one dependency exists or is requested in the same tick
-    (``eager()`` waits for all: a Sierra-only instrument never gets provider bars), so the
+    (`eager()` waits for all: a Sierra-only instrument never gets provider bars), so the
     chain below an updated partition is requested together, as one run."""
     a = dg.AutomationCondition
     return (
@@ -102,11 +102,11 @@ def _latest(instance: dg.DagsterInstance, asset: str, keys: list[str], before: f
 
 def partition_freshness(instance: dg.DagsterInstance, asset: str, instrument: str, market: Market,
                         now: float, minutes: int) -> PartitionFreshness:
-    """How fresh the partition of ``instrument``'s current trading date is at ``now`` (Unix s).
+    """How fresh the partition of `instrument`'s current trading date is at `now` (Unix s).
 
     While the market is open, the partition is stale when neither it was materialized nor
-    the current session opened within the last ``minutes``. Materializations after
-    ``now`` are ignored, so ``now`` in the past answers "was it fresh then?"."""
+    the current session opened within the last `minutes`. Materializations after
+    `now` are ignored, so `now` in the past answers "was it fresh then?"."""
     now_us = np.array([int(now * 1_000_000)], dtype=np.int64)
     today = date.fromisoformat(str(market.trading_dates(now_us)[0]))
     if not market.in_session(now_us)[0]:
@@ -159,7 +159,7 @@ def freshness_evaluation(asset: str, states: list[PartitionFreshness], minutes: 
 
 def freshness_evaluations(instance: dg.DagsterInstance, sierra: SierraResource, minutes: int, now: float,
                           assets=FRESHNESS_ASSETS) -> list[dg.AssetCheckEvaluation]:
-    """The ``freshness`` check of each of ``assets`` at ``now`` (Unix s), over every instrument."""
+    """The `freshness` check of each of `assets` at `now` (Unix s), over every instrument."""
     instruments = sorted(instance.get_dynamic_partitions(instrument_partitions.name))
     return [freshness_evaluation(asset, [partition_freshness(instance, asset, inst, sierra.market(inst), now, minutes)
                                          for inst in instruments], minutes, now)

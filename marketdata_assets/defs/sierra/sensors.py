@@ -54,6 +54,8 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str]) -> dg
 @dg.sensor(
     name="sierra_files_sensor",
     job=sierra_chain_job,
+    description="Watches MARKETDATA_SIERRA_DATA_DIR for new, grown and replaced .scid files and launches "
+                "sierra_chain for every trading date they touch (new instruments become partitions).",
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
