@@ -19,6 +19,9 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# a laptop, not a cluster: the directory sensor's first tick queues a run per sample partition
+run_queue:
+  max_concurrent_runs: 2
 """
 
 
@@ -112,6 +115,7 @@ def run_demo() -> int:
 
     from marketdata_assets.definitions import defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
+    from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
     from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
     from marketdata_assets.storage.warehouse import open_warehouse
@@ -124,7 +128,8 @@ def run_demo() -> int:
     ref = run_job(defs, "reference", instance, asset_selection=[dg.AssetKey("reference_data")])
     failed += not ref.success
     for d, inst in parts:
-        result = run_job(defs, "sierra_chain", instance, partition_key=str(key_for(d, inst)))
+        result = run_job(defs, "sierra_chain", instance, partition_key=str(key_for(d, inst)),
+                         asset_selection=SIERRA_CHAIN_KEYS)
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from marketdata_assets.defs.resources import SierraResource
+from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
@@ -43,6 +44,7 @@ def test_first_sight_adds_instruments_and_requests_every_trading_date(instance, 
     added = sorted(result.dynamic_partitions_requests[0].partition_keys)
     assert added == ["CLJ24", "ESH24", "EURUSD", "GCJ24_FUT_COMEX", "NQH24-CME"]
     assert len(result.run_requests) == 5 * 4
+    assert {tuple(r.asset_selection) for r in result.run_requests} == {tuple(SIERRA_CHAIN_KEYS)}  # the whole chain
     assert "2024-03-11|ESH24" in keys(result)
     assert len({r.run_key for r in result.run_requests}) == 20
 

@@ -8,6 +8,7 @@ import dagster as dg
 from marketdata_assets.defs.partitions import market_partitions
 
 PROVIDER_CHAIN = ("provider_bars", "validated_bars", "ohlc_bars", "indicators")
+PROVIDER_CHAIN_KEYS = [dg.AssetKey(a) for a in PROVIDER_CHAIN]   # on every run request (see sierra/jobs.py)
 
 provider_chain_job = dg.define_asset_job(
     "provider_chain",

@@ -9,6 +9,10 @@ import dagster as dg
 from marketdata_assets.defs.partitions import market_partitions
 
 SIERRA_CHAIN = ("sierra_ticks", "validated_ticks", "ohlc_bars", "indicators")
+# named on every run request: a run without an explicit asset selection records none, and the
+# automation then cannot tell that the run also built the downstream assets (it would
+# request them again while the run is still going)
+SIERRA_CHAIN_KEYS = [dg.AssetKey(a) for a in SIERRA_CHAIN]
 
 sierra_chain_job = dg.define_asset_job(
     "sierra_chain",
