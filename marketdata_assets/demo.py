@@ -36,10 +36,13 @@ def prepare_dagster_home(var_dir: Path) -> Path:
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def run_job(defs, name: str, instance, **kwargs):
-    """Execute the named job of ``defs`` in process; the run records the job as its target."""
-    return defs.resolve_job_def(name).execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET,
-                                                         **kwargs)
+def run_job(defs, name: str, instance, asset_selection=None, checks=(), **kwargs):
+    """Execute the named job of ``defs`` in process; the run records the job as its target. With
+    ``asset_selection`` only those assets and the ``checks`` named run (not every check on them)."""
+    job = defs.resolve_job_def(name)
+    if asset_selection is not None:
+        job = job.get_subset(asset_selection=set(asset_selection), asset_check_selection=set(checks))
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
 
 
 def partitions_in(data_dir: Path, market_of) -> list[tuple[str, str]]:
@@ -115,7 +118,7 @@ def run_demo() -> int:
 
     from marketdata_assets.definitions import defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
-    from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
+    from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_CHECK_KEYS, SIERRA_CHAIN_KEYS
     from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
     from marketdata_assets.storage.warehouse import open_warehouse
@@ -129,7 +132,7 @@ def run_demo() -> int:
     failed += not ref.success
     for d, inst in parts:
         result = run_job(defs, "sierra_chain", instance, partition_key=str(key_for(d, inst)),
-                         asset_selection=SIERRA_CHAIN_KEYS)
+                         asset_selection=SIERRA_CHAIN_KEYS, checks=SIERRA_CHAIN_CHECK_KEYS)
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")

@@ -50,7 +50,7 @@ def run_provider_demo(instance, dates: list[str]) -> list[str]:
 
     from marketdata_assets.definitions import defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
-    from marketdata_assets.defs.providers.jobs import PROVIDER_CHAIN
+    from marketdata_assets.defs.providers.jobs import PROVIDER_CHAIN, PROVIDER_CHAIN_CHECK_KEYS
     from marketdata_assets.demo import run_job
 
     failed = []
@@ -71,7 +71,7 @@ def run_provider_demo(instance, dates: list[str]) -> list[str]:
                 continue
             for day in dates:
                 if not run_job(defs, "provider_chain", instance, asset_selection=downstream,
-                               partition_key=str(key_for(day, instrument))).success:
+                               checks=PROVIDER_CHAIN_CHECK_KEYS, partition_key=str(key_for(day, instrument))).success:
                     failed.append(f"{day}|{instrument}")
         if not run_job(defs, "catalog_daily", instance).success:
             failed.append("catalog_daily")

@@ -10,10 +10,11 @@ from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.assets import validated_ticks
+from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import FreshnessResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
-from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN, sierra_chain_job
+from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN, SIERRA_CHAIN_CHECK_KEYS, sierra_chain_job
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}},
          "ops": {"validated_ticks": {"config": {"great_expectations": False}}}}
@@ -32,14 +33,17 @@ def instance():
 def defs(sample_dir, tmp_path):
     return dg.Definitions(
         assets=[reference_data, sierra_ticks, validated_ticks, ohlc_bars, indicators], jobs=[sierra_chain_job],
-        resources={"warehouse": WarehouseResource(url=f"sqlite:///{tmp_path}/wh.db"),
+        asset_checks=[freshness_checks],
+        resources={"freshness": FreshnessResource(), "warehouse": WarehouseResource(url=f"sqlite:///{tmp_path}/wh.db"),
                    "sierra": SierraResource(data_dir=str(sample_dir))})
 
 
 def run(defs, instance, *assets):
     config = {k: v for k, v in QUIET.items() if k != "ops" or "validated_ticks" in assets}
-    result = defs.resolve_job_def("sierra_chain").execute_in_process(
-        instance=instance, partition_key=KEY, asset_selection=[dg.AssetKey(a) for a in assets], run_config=config)
+    checks = SIERRA_CHAIN_CHECK_KEYS if "validated_ticks" in assets else []   # as the sensor's run requests
+    job = defs.resolve_job_def("sierra_chain").get_subset(asset_selection={dg.AssetKey(a) for a in assets},
+                                                          asset_check_selection=set(checks))
+    result = job.execute_in_process(instance=instance, partition_key=KEY, run_config=config)
     assert result.success
     return result
 
@@ -79,5 +83,6 @@ def test_a_whole_chain_run_leaves_automation_nothing_to_request(defs, instance):
     tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
 
     assert result.dagster_run.job_name == "sierra_chain"
+    assert "freshness" not in {e.check_name for e in result.get_asset_check_evaluations()}   # the sensor's job
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == set(SIERRA_CHAIN)
     assert requested(tick) == {}

@@ -14,10 +14,11 @@ from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.assets import validated_ticks
+from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import FreshnessResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
-from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN, sierra_chain_job
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets.storage.warehouse.schema import table
 
@@ -60,14 +61,13 @@ def test_every_config_field_is_documented_for_the_launchpad():
 def chain_run(sample_dir, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('wh')}/wh.db"
     local = dg.Definitions(assets=[reference_data, sierra_ticks, validated_ticks, ohlc_bars, indicators],
-                           jobs=[sierra_chain_job],
-                           resources={"warehouse": WarehouseResource(url=url),
+                           jobs=[sierra_chain_job], asset_checks=[freshness_checks],
+                           resources={"freshness": FreshnessResource(), "warehouse": WarehouseResource(url=url),
                                       "sierra": SierraResource(data_dir=str(sample_dir))})
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(instrument_partitions.name, [INST])
         result = local.resolve_job_def("sierra_chain").execute_in_process(
             instance=instance, partition_key=str(key_for(DAY, INST)),
-            asset_selection=[dg.AssetKey(a) for a in SIERRA_CHAIN],
             run_config={"ops": {"validated_ticks": {"config": {"great_expectations": False}}}})
         assert result.success
         meta = {e.asset_key.to_user_string(): e.materialization.metadata

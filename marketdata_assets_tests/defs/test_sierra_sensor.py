@@ -45,6 +45,8 @@ def test_first_sight_adds_instruments_and_requests_every_trading_date(instance, 
     assert added == ["CLJ24", "ESH24", "EURUSD", "GCJ24_FUT_COMEX", "NQH24-CME"]
     assert len(result.run_requests) == 5 * 4
     assert {tuple(r.asset_selection) for r in result.run_requests} == {tuple(SIERRA_CHAIN_KEYS)}  # the whole chain
+    assert all("freshness" not in {k.name for k in r.asset_check_keys} and r.asset_check_keys
+               for r in result.run_requests)                        # the rule checks; freshness is the sensor's
     assert "2024-03-11|ESH24" in keys(result)
     assert len({r.run_key for r in result.run_requests}) == 20
 

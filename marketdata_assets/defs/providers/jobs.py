@@ -6,13 +6,16 @@ and ``provider_bootstrap``, the backfill target that loads many partitions of
 import dagster as dg
 
 from marketdata_assets.defs.partitions import market_partitions
+from marketdata_assets.defs.quality.assets import validated_bars
+from marketdata_assets.defs.quality.checks import FRESHNESS_SELECTION
 
 PROVIDER_CHAIN = ("provider_bars", "validated_bars", "ohlc_bars", "indicators")
 PROVIDER_CHAIN_KEYS = [dg.AssetKey(a) for a in PROVIDER_CHAIN]   # on every run request (see sierra/jobs.py)
+PROVIDER_CHAIN_CHECK_KEYS = sorted(validated_bars.check_keys)
 
 provider_chain_job = dg.define_asset_job(
     "provider_chain",
-    selection=dg.AssetSelection.assets(*PROVIDER_CHAIN),
+    selection=dg.AssetSelection.assets(*PROVIDER_CHAIN) - FRESHNESS_SELECTION,
     partitions_def=market_partitions,
     description="A partition of REST-provider bars to indicators: 1m bars with fallback, validation and "
                 "quarantine, bars in six timeframes, indicators.",

@@ -8,7 +8,11 @@ import dagster as dg
 import numpy as np
 
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
-from marketdata_assets.defs.providers.jobs import PROVIDER_CHAIN_KEYS, provider_chain_job
+from marketdata_assets.defs.providers.jobs import (
+    PROVIDER_CHAIN_CHECK_KEYS,
+    PROVIDER_CHAIN_KEYS,
+    provider_chain_job,
+)
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.settings import get_settings
@@ -34,7 +38,7 @@ def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.Ski
             new.append(instrument)
         day = str(market.trading_dates(stamp)[0])
         requests.append(dg.RunRequest(run_key=f"{instrument}:{day}:{bucket}", partition_key=key_for(day, instrument),
-                                      asset_selection=PROVIDER_CHAIN_KEYS))
+                                      asset_selection=PROVIDER_CHAIN_KEYS, asset_check_keys=PROVIDER_CHAIN_CHECK_KEYS))
     return dg.SensorResult(
         run_requests=requests, cursor=str(now_s),
         dynamic_partitions_requests=[instrument_partitions.build_add_request(new)] if new else [],

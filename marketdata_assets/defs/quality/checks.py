@@ -31,6 +31,8 @@ from marketdata_assets.transforms.expectations import BLOCKING, EXPECTATION_TABL
 
 FRESHNESS = "freshness"
 FRESHNESS_ASSETS = ("validated_ticks", "ohlc_bars")
+# left out of the chain jobs: freshness is the sensor's, not part of building a partition
+FRESHNESS_SELECTION = dg.AssetSelection.checks(*(dg.AssetCheckKey(dg.AssetKey(a), FRESHNESS) for a in FRESHNESS_ASSETS))
 ACTIVE_DAYS = 7   # an instrument with no partition materialized in this many days is not monitored
 
 

@@ -7,16 +7,21 @@ reaches ``indicators`` in one launch instead of three automation ticks (README
 import dagster as dg
 
 from marketdata_assets.defs.partitions import market_partitions
+from marketdata_assets.defs.quality.assets import validated_ticks
+from marketdata_assets.defs.quality.checks import FRESHNESS_SELECTION
 
 SIERRA_CHAIN = ("sierra_ticks", "validated_ticks", "ohlc_bars", "indicators")
 # named on every run request: a run without an explicit asset selection records none, and the
 # automation then cannot tell that the run also built the downstream assets (it would
 # request them again while the run is still going)
 SIERRA_CHAIN_KEYS = [dg.AssetKey(a) for a in SIERRA_CHAIN]
+# ...with its checks named too: a run given only assets would add every check on them (freshness too)
+SIERRA_CHAIN_CHECK_KEYS = sorted(validated_ticks.check_keys)
 
 sierra_chain_job = dg.define_asset_job(
     "sierra_chain",
-    selection=dg.AssetSelection.assets(*SIERRA_CHAIN),
+    # the assets with their own rule checks; not the freshness checks, which freshness_sensor reports
+    selection=dg.AssetSelection.assets(*SIERRA_CHAIN) - FRESHNESS_SELECTION,
     partitions_def=market_partitions,
     description="A partition of Sierra Chart data from the .scid file to indicators: raw records, "
                 "validation and quarantine, bars in six timeframes, indicators.",

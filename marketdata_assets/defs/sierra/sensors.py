@@ -16,7 +16,7 @@ import dagster as dg
 
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.resources import SierraResource
-from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS, sierra_chain_job
+from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_CHECK_KEYS, SIERRA_CHAIN_KEYS, sierra_chain_job
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.sources.sierra.discovery import scan_directory, trading_dates_in
 
@@ -44,7 +44,7 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str]) -> dg
             continue
         for d in dates:
             requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument),
-                                          asset_selection=SIERRA_CHAIN_KEYS))
+                                          asset_selection=SIERRA_CHAIN_KEYS, asset_check_keys=SIERRA_CHAIN_CHECK_KEYS))
     return dg.SensorResult(
         run_requests=requests,
         cursor=json.dumps({k: v for k, v in new_cursor.items() if v is not None}, sort_keys=True),
