@@ -14,18 +14,22 @@ from marketdata_assets.storage.warehouse import Warehouse, open_warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse; ``url`` defaults to ``MARKETDATA_WAREHOUSE_URL``."""
+    """The warehouse; `url` defaults to `MARKETDATA_WAREHOUSE_URL`."""
 
-    url: str | None = None
+    url: str | None = Field(default=None, description=(
+        "sqlite:///path or postgresql://user@host:port/db. Unset: MARKETDATA_WAREHOUSE_URL "
+        "(sqlite:///var/warehouse.db). Keep URLs with a password in the environment."))
 
     def open(self) -> Warehouse:
         return open_warehouse(self.url or get_settings().warehouse_url)
 
 
 class SierraResource(dg.ConfigurableResource):
-    """Where the ``.scid`` files are; ``data_dir`` defaults to ``MARKETDATA_SIERRA_DATA_DIR``."""
+    """Where the `.scid` files are, and the instruments' markets; `data_dir` defaults to
+    `MARKETDATA_SIERRA_DATA_DIR`."""
 
-    data_dir: str | None = None
+    data_dir: str | None = Field(default=None, description=(
+        "Directory of Sierra Chart .scid files. Unset: MARKETDATA_SIERRA_DATA_DIR (var/sierra)."))
 
     def directory(self) -> Path:
         return Path(self.data_dir) if self.data_dir else get_settings().sierra_data_dir

@@ -58,7 +58,18 @@ class ProvidersResource(ProviderConfigResource):
 
     names: list[str] | None = Field(default=None, description=(
         "Providers in priority order. Unset: MARKETDATA_PROVIDER_PRIORITY (yahoo, alphavantage, twelvedata, polygon)."))
+    instruments: list[str] | None = Field(default=None, description=(
+        "Instruments the intraday sensor polls while their markets are open. "
+        "Unset: MARKETDATA_PROVIDER_INSTRUMENTS (empty: the sensor skips)."))
+    sensor_interval_s: int | None = Field(default=None, description=(
+        "Seconds between two polls of the intraday sensor. Unset: MARKETDATA_PROVIDER_SENSOR_INTERVAL_S (300)."))
     _chain: list | None = PrivateAttr(default=None)
+
+    def intraday_instruments(self) -> list[str]:
+        return list(self.instruments if self.instruments is not None else get_settings().provider_instruments)
+
+    def poll_interval_s(self) -> int:
+        return max(1, self.sensor_interval_s or get_settings().provider_sensor_interval_s)
 
     def chain(self) -> list:
         if self._chain is None:

@@ -13,24 +13,25 @@ from marketdata_assets.defs.providers.jobs import (
     PROVIDER_CHAIN_KEYS,
     provider_chain_job,
 )
+from marketdata_assets.defs.providers.resources import ProvidersResource
+from marketdata_assets.defs.resources import SierraResource
 from marketdata_assets.model.instruments import validate_instrument
-from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.settings import get_settings
 
 
-def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.SkipReason:
-    settings = get_settings()
-    if not settings.provider_instruments:
-        return dg.SkipReason("MARKETDATA_PROVIDER_INSTRUMENTS is empty")
-    cadence = max(1, settings.provider_sensor_interval_s)
+def evaluate(context, providers: ProvidersResource, sierra: SierraResource, known: set[str],
+             now_s: float) -> dg.SensorResult | dg.SkipReason:
+    instruments = providers.intraday_instruments()
+    if not instruments:
+        return dg.SkipReason("no provider instruments (providers.instruments / MARKETDATA_PROVIDER_INSTRUMENTS)")
+    cadence = providers.poll_interval_s()
     last = float(context.cursor) if context.cursor else 0.0
     if now_s - last < cadence:
         return dg.SkipReason(f"next provider poll in {cadence - (now_s - last):.0f} s")
     bucket = int(now_s // cadence)
     now_us = int(now_s * 1_000_000)
     requests, new = [], []
-    for instrument in map(validate_instrument, settings.provider_instruments):
-        market = market_for_instrument(instrument, settings.instrument_markets)
+    for instrument in map(validate_instrument, instruments):
+        market = sierra.market(instrument)
         stamp = np.array([now_us], dtype=np.int64)
         if not market.in_session(stamp)[0]:
             continue
@@ -49,8 +50,9 @@ def evaluate(context, known: set[str], now_s: float) -> dg.SensorResult | dg.Ski
            minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED,
            description="While their markets are open, launches provider_chain for today's partition of every "
                        "instrument in MARKETDATA_PROVIDER_INSTRUMENTS, every MARKETDATA_PROVIDER_SENSOR_INTERVAL_S.")
-def provider_intraday_sensor(context: dg.SensorEvaluationContext):
+def provider_intraday_sensor(context: dg.SensorEvaluationContext, providers: ProvidersResource,
+                             sierra: SierraResource):
     """Polls REST providers for today's bars of MARKETDATA_PROVIDER_INSTRUMENTS while their markets are open."""
     known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))
-    return evaluate(context, known, time.time())
+    return evaluate(context, providers, sierra, known, time.time())
 
