@@ -43,16 +43,17 @@ def with_resources(defs, overrides: dict):
                           resources={**(defs.resources or {}), **overrides})
 
 
-def run_provider_demo(instance, dates: list[str]) -> list[str]:
+def run_provider_demo(instance, dates: list[str], defs=None) -> list[str]:
     """Materialize the provider path through its named jobs; returns the failed partitions
     (empty when all served)."""
     import dagster as dg
 
-    from marketdata_assets.definitions import defs
+    from marketdata_assets.definitions import build_defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
     from marketdata_assets.defs.providers.jobs import PROVIDER_CHAIN, PROVIDER_CHAIN_CHECK_KEYS
     from marketdata_assets.demo import run_job
 
+    defs = defs or build_defs()
     failed = []
     downstream = [dg.AssetKey(k) for k in PROVIDER_CHAIN if k != "provider_bars"]
 

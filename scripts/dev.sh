@@ -23,4 +23,10 @@ else
     echo "Redis not reachable (MARKETDATA_REDIS_URL): no streaming sidecar; the live_stream check warns"
 fi
 
+# with the sample data, the date partitions start at its first date (SAMPLE_START from the
+# Makefile) unless MARKETDATA_PARTITIONS_START says otherwise
+if [ -z "${MARKETDATA_PARTITIONS_START:-}" ] && [ -z "${MARKETDATA_SIERRA_DATA_DIR:-}" ] && [ -n "${SAMPLE_START:-}" ]; then
+    export MARKETDATA_PARTITIONS_START="$SAMPLE_START"
+fi
+
 DAGSTER_HOME="$(cd "$VAR" && pwd)/dagster" $BIN/dagster dev -h 127.0.0.1 -p "$PORT" -w workspace.yaml

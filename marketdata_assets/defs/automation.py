@@ -26,3 +26,16 @@ def follows_updates() -> dg.AutomationCondition:
         & ~A.any_deps_in_progress()
         & ~A.in_progress()
     ).with_label("follows_updates")
+
+
+def follows_updates_from_any_origin() -> dg.AutomationCondition:
+    """``follows_updates()`` for an asset fed by two origins (Sierra files *or* the live
+    journal; REST providers *or* the ProjectX gateway): a partition waits only while *every*
+    dependency is missing, so a date only one origin serves is not held back by the other."""
+    missing = A.missing() & ~A.will_be_requested()
+    return (
+        A.any_deps_updated().since_last_handled()
+        & ~A.all_deps_match(missing).with_label("all_deps_missing")
+        & ~A.any_deps_in_progress()
+        & ~A.in_progress()
+    ).with_label("follows_updates_from_any_origin")

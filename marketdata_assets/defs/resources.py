@@ -48,3 +48,33 @@ class FreshnessResource(dg.ConfigurableResource):
 
     def threshold(self) -> int:
         return self.minutes if self.minutes is not None else get_settings().freshness_minutes
+
+
+class DepthResource(dg.ConfigurableResource):
+    """Market depth: where the `.depth` files are and how the book is sampled. Unset
+    values come from `MARKETDATA_SIERRA_DEPTH_DIR` (default
+    `<MARKETDATA_SIERRA_DATA_DIR>/MarketDepthData`), `MARKETDATA_BOOK_LEVELS`,
+    `MARKETDATA_BOOK_SNAPSHOT_SECONDS` and `MARKETDATA_DEPTH_MAX_QUARANTINED_SHARE`."""
+
+    depth_dir: str | None = Field(default=None, description=(
+        "Directory of Sierra Chart .depth files. Unset: MARKETDATA_SIERRA_DEPTH_DIR "
+        "(<MARKETDATA_SIERRA_DATA_DIR>/MarketDepthData)."))
+    book_levels: int | None = Field(default=None, description=(
+        "Price levels per side kept in each book snapshot. Unset: MARKETDATA_BOOK_LEVELS."))
+    snapshot_seconds: float | None = Field(default=None, description=(
+        "Seconds between book snapshots. Unset: MARKETDATA_BOOK_SNAPSHOT_SECONDS."))
+    max_quarantined_share: float | None = Field(default=None, description=(
+        "Share of a partition's depth records that may be quarantined before the check fails. "
+        "Unset: MARKETDATA_DEPTH_MAX_QUARANTINED_SHARE."))
+
+    def settings(self):
+        from dataclasses import replace
+
+        from marketdata_assets.settings import depth_settings
+
+        base = depth_settings()
+        return replace(base, depth_dir=Path(self.depth_dir) if self.depth_dir else base.depth_dir,
+                       book_levels=self.book_levels or base.book_levels,
+                       snapshot_seconds=self.snapshot_seconds or base.snapshot_seconds,
+                       max_quarantined_share=base.max_quarantined_share if self.max_quarantined_share is None
+                       else self.max_quarantined_share)

@@ -9,7 +9,7 @@ import re
 import dagster as dg
 import pytest
 
-from marketdata_assets.definitions import defs
+from marketdata_assets.definitions import build_defs
 from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
@@ -26,7 +26,12 @@ DAY, INST = "2024-03-08", "ESH24"
 PNG = re.compile(r"!\[[^\]]*\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)")
 
 
-def test_every_asset_has_a_plain_description_an_owner_a_kind_and_a_group():
+@pytest.fixture(scope="module")
+def defs():
+    return build_defs()
+
+
+def test_every_asset_has_a_plain_description_an_owner_a_kind_and_a_group(defs):
     graph = defs.resolve_asset_graph()
 
     for key in graph.get_all_asset_keys():
@@ -38,13 +43,14 @@ def test_every_asset_has_a_plain_description_an_owner_a_kind_and_a_group():
         assert node.group_name and node.group_name != "default", name
 
 
-def test_every_sensor_and_job_says_what_it_does():
+def test_every_sensor_and_job_says_what_it_does(defs):
     assert all(s.description for s in defs.sensors), [s.name for s in defs.sensors if not s.description]
-    for name in ("sierra_chain", "provider_chain", "provider_bootstrap", "reference", "catalog_daily"):
+    for name in ("sierra_chain", "provider_chain", "provider_bootstrap", "reference", "catalog_daily",
+                 "projectx_bootstrap"):
         assert defs.resolve_job_def(name).description, name
 
 
-def test_every_config_field_is_documented_for_the_launchpad():
+def test_every_config_field_is_documented_for_the_launchpad(defs):
     fields = {}
     for asset in defs.assets:
         schema = asset.op.config_schema if isinstance(asset, dg.AssetsDefinition) else None

@@ -50,6 +50,9 @@ def test_wheel_holds_every_migration_file(wheel):
         shipped = sorted(p.name for p in (ROOT / "sql" / dialect).glob("[0-9][0-9][0-9]_*.sql"))
         assert shipped, dialect
         assert {f"marketdata_assets/migrations/{dialect}/{n}" for n in shipped} <= names
+        # the later branches' migrations too (market depth, ProjectX contracts)
+        assert {f"marketdata_assets/migrations/{dialect}/{n}" for n in ("008_depth.sql",
+                                                                         "011_projectx_contracts.sql")} <= names
 
 
 def test_warehouse_opened_from_the_wheel_has_every_table(wheel, tmp_path):

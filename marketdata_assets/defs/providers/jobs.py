@@ -5,7 +5,6 @@ and ``provider_bootstrap``, the backfill target that loads many partitions of
 
 import dagster as dg
 
-from marketdata_assets.defs.partitions import market_partitions
 from marketdata_assets.defs.quality.assets import validated_bars
 from marketdata_assets.defs.quality.checks import FRESHNESS_SELECTION
 
@@ -16,7 +15,6 @@ PROVIDER_CHAIN_CHECK_KEYS = sorted(validated_bars.check_keys)
 provider_chain_job = dg.define_asset_job(
     "provider_chain",
     selection=dg.AssetSelection.assets(*PROVIDER_CHAIN) - FRESHNESS_SELECTION,
-    partitions_def=market_partitions,
     description="A partition of REST-provider bars to indicators: 1m bars with fallback, validation and "
                 "quarantine, bars in six timeframes, indicators.",
     tags={"domain": "providers"},

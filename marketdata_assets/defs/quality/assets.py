@@ -5,7 +5,7 @@ everything rejected → `quarantine`; one asset check per quality rule."""
 import dagster as dg
 from pydantic import Field
 
-from marketdata_assets.defs.automation import follows_updates
+from marketdata_assets.defs.automation import follows_updates_from_any_origin
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import check_results, rule_check_specs
@@ -55,8 +55,8 @@ def _run(step, *args, **kwargs) -> ValidationResult:
     owners=["team:market-data"],
     tags={"domain": "quality", "layer": "validated"},
     code_version="1",
-    deps=["sierra_ticks"],
-    automation_condition=follows_updates(),
+    deps=["sierra_ticks", "live_ticks"],
+    automation_condition=follows_updates_from_any_origin(),
     check_specs=rule_check_specs("validated_ticks", check_rules(["ticks", "bars"])),
 )
 def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
@@ -83,8 +83,8 @@ def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig,
     owners=["team:market-data"],
     tags={"domain": "quality", "layer": "validated"},
     code_version="1",
-    deps=["provider_bars"],
-    automation_condition=follows_updates(),
+    deps=["provider_bars", "projectx_bars"],
+    automation_condition=follows_updates_from_any_origin(),
     check_specs=rule_check_specs("validated_bars", check_rules(["bars"])),
 )
 def validated_bars(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,

@@ -23,7 +23,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
-from marketdata_assets.defs.partitions import instrument_partitions, market_partitions
+from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
 from marketdata_assets.defs.resources import FreshnessResource, SierraResource
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.quality import EXTRA_CHECKS, Verdict
@@ -160,9 +160,10 @@ def freshness_evaluation(asset: str, states: list[PartitionFreshness], minutes: 
 
 
 def freshness_evaluations(instance: dg.DagsterInstance, sierra: SierraResource, minutes: int, now: float,
-                          assets=FRESHNESS_ASSETS) -> list[dg.AssetCheckEvaluation]:
-    """The `freshness` check of each of `assets` at `now` (Unix s), over every instrument."""
-    instruments = sorted(instance.get_dynamic_partitions(instrument_partitions.name))
+                          assets=FRESHNESS_ASSETS, log=None) -> list[dg.AssetCheckEvaluation]:
+    """The `freshness` check of each of `assets` at `now` (Unix s), over every valid instrument
+    (a key added from the UI is not validated by Dagster: an invalid one is logged and left out)."""
+    instruments = valid_instruments(instance.get_dynamic_partitions(instrument_partitions.name), log)
     return [freshness_evaluation(asset, [partition_freshness(instance, asset, inst, sierra.market(inst), now, minutes)
                                          for inst in instruments], minutes, now)
             for asset in assets]
@@ -182,6 +183,7 @@ def freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessCo
     partition, against the freshness threshold while its market is open."""
     now = _as_of(config.as_of) if config.as_of else time.time()
     assets = [key.asset_key.path[-1] for key in context.selected_asset_check_keys]
-    for e in freshness_evaluations(context.instance, sierra, freshness.threshold(), now, assets):
+    for e in freshness_evaluations(context.instance, sierra, freshness.threshold(), now, assets,
+                                   log=context.log):
         yield dg.AssetCheckResult(asset_key=e.asset_key, check_name=e.check_name, passed=e.passed,
                                   severity=e.severity, description=e.description, metadata=e.metadata)

@@ -14,7 +14,7 @@ FRESHNESS_INTERVAL_S = 300
 
 
 def evaluate(context, sierra: SierraResource, freshness: FreshnessResource, now_s: float) -> dg.SensorResult:
-    evaluations = freshness_evaluations(context.instance, sierra, freshness.threshold(), now_s)
+    evaluations = freshness_evaluations(context.instance, sierra, freshness.threshold(), now_s, log=context.log)
     stale = sorted({i for e in evaluations for i in e.metadata["stale"].data})
     context.log.info("freshness: %s", f"stale {', '.join(stale)}" if stale else "every open market fresh")
     return dg.SensorResult(asset_events=evaluations)

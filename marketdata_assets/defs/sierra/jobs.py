@@ -6,7 +6,6 @@ reaches ``indicators`` in one launch instead of three automation ticks (README
 
 import dagster as dg
 
-from marketdata_assets.defs.partitions import market_partitions
 from marketdata_assets.defs.quality.assets import validated_ticks
 from marketdata_assets.defs.quality.checks import FRESHNESS_SELECTION
 
@@ -22,7 +21,6 @@ sierra_chain_job = dg.define_asset_job(
     "sierra_chain",
     # the assets with their own rule checks; not the freshness checks, which freshness_sensor reports
     selection=dg.AssetSelection.assets(*SIERRA_CHAIN) - FRESHNESS_SELECTION,
-    partitions_def=market_partitions,
     description="A partition of Sierra Chart data from the .scid file to indicators: raw records, "
                 "validation and quarantine, bars in six timeframes, indicators.",
     tags={"domain": "sierra"},

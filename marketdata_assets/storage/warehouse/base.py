@@ -3,14 +3,17 @@
 Write rule, for every backend: ``replace_partition`` replaces exactly the rows of one
 partition (instrument × trading date, optionally narrowed by ``scope`` and ``min_offset``)
 with the given frame, and records the ingest checkpoint if one is given, in **one
-transaction**. A re-run therefore never duplicates, and a write that dies half-way leaves
-the previous contents intact.
+transaction**. ``replace_partitions`` does the same for several tables at once (a step's
+kept rows, base bars and quarantine, and its checkpoint) in **one transaction**, so a
+reader never sees one table rewritten and another not. A re-run therefore never
+duplicates, and a write that dies half-way leaves the previous contents intact.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from importlib import resources
@@ -65,6 +68,18 @@ class Checkpoint:
         }]).astype({"last_ts": "Int64"})
 
 
+@dataclass(frozen=True)
+class PartitionWrite:
+    """One table's share of a partition write: replace the rows matching ``scope`` (and
+    ``source_offset >= min_offset``) by ``frame``."""
+
+    table: str
+    frame: pd.DataFrame
+    scope: dict
+    min_offset: int | None = None
+    constants: dict | None = None
+
+
 def partition_scope(instrument: str, trading_date: date | str, **extra) -> dict:
     return {"instrument": instrument, "trading_date": str(trading_date), **extra}
 
@@ -93,11 +108,18 @@ class Warehouse(ABC):
         return migration_files(self.dialect, optional_available)
 
     # -- writes -------------------------------------------------------------------------
-    @abstractmethod
     def replace_partition(self, table_name: str, frame: pd.DataFrame, scope: dict, *,
                           min_offset: int | None = None, checkpoint: Checkpoint | None = None,
                           constants: dict | None = None) -> int:
         """Replace the rows matching ``scope`` (and ``source_offset >= min_offset``) by ``frame``."""
+        return self.replace_partitions([PartitionWrite(table_name, frame, scope, min_offset, constants)],
+                                       checkpoint=checkpoint)[0]
+
+    @abstractmethod
+    def replace_partitions(self, writes: Sequence[PartitionWrite], *,
+                           checkpoint: Checkpoint | None = None) -> list[int]:
+        """Every write of ``writes`` (in order) and the checkpoint, in one transaction;
+        returns the rows written per write. Each frame is prepared inside the transaction."""
 
     @abstractmethod
     def upsert(self, table_name: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:
@@ -117,6 +139,10 @@ class Warehouse(ABC):
     @abstractmethod
     def execute(self, sql: str, params: dict | None = None) -> int:
         """Run one statement with bound ``%(name)s`` parameters in its own transaction."""
+
+    def ts_param(self, ts_us: int):
+        """A UTC µs instant as a bound parameter to compare with a ``ts`` column."""
+        return pd.Timestamp(int(ts_us), unit="us", tz="UTC").to_pydatetime()
 
     def count(self, table_name: str, scope: dict | None = None) -> int:
         tbl = table(table_name)

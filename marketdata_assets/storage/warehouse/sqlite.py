@@ -74,17 +74,20 @@ class SQLiteWarehouse(Warehouse):
             lists.append(vals.tolist())
         return [c.name for c in cols], list(zip(*lists, strict=True)) if lists else []
 
-    def replace_partition(self, table_name, frame, scope, *, min_offset=None, checkpoint=None, constants=None):
-        tbl = table(table_name)
-        names, rows = self._rows(tbl, frame, constants)
-        where, params = self._where(tbl, scope, min_offset)
-        insert = f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
+    def replace_partitions(self, writes, *, checkpoint=None):
+        counts = []
         with self._tx() as cur:
-            cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
-            cur.executemany(insert, rows)
+            for w in writes:
+                tbl = table(w.table)
+                names, rows = self._rows(tbl, w.frame, w.constants)
+                where, params = self._where(tbl, w.scope, w.min_offset)
+                cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
+                cur.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
+                                f"VALUES ({', '.join('?' * len(names))})", rows)
+                counts.append(len(rows))
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
-        return len(rows)
+        return counts
 
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         names, rows = self._rows(table("ingest_checkpoints"), cp.as_frame(), None)
@@ -109,6 +112,9 @@ class SQLiteWarehouse(Warehouse):
         frame = pd.read_sql_query(self.to_qmark(f"SELECT {', '.join(cols)} FROM {tbl.name}{where}{order}"),  # noqa: S608
                                   self.conn, params=params)
         return finish(tbl, frame)
+
+    def ts_param(self, ts_us):
+        return int(ts_us)  # ts columns hold UTC µs integers here
 
     def query(self, sql, params=None):
         try:
