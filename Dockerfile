@@ -1,10 +1,12 @@
 # Image for the Dagster webserver, daemon and sidecar (docker-compose.yml).
 FROM python:3.11-slim
+# installed as a wheel-style package (migrations included as package data); the sources are
+# removed afterwards so nothing in the working directory shadows the installed package
+COPY pyproject.toml setup.py README.md /src/
+COPY marketdata_assets /src/marketdata_assets
+COPY sql /src/sql
+RUN pip install --no-cache-dir /src && rm -rf /src
 WORKDIR /opt/marketdata
-COPY pyproject.toml README.md ./
-COPY marketdata_assets ./marketdata_assets
-COPY sql ./sql
 COPY workspace.yaml dagster.yaml ./
-RUN pip install --no-cache-dir -e .
 ENV DAGSTER_HOME=/opt/dagster_home
-RUN mkdir -p "$DAGSTER_HOME" && cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+RUN mkdir -p "$DAGSTER_HOME" /data && cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"

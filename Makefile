@@ -10,7 +10,7 @@ SAMPLE_START := 2024-03-07
 
 .PHONY: install demo dev test test-fast bench lint services clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
@@ -22,25 +22,28 @@ install: $(STAMP)
 demo: install
 	$(BIN)/marketdata demo
 
-## make dev: Dagster UI on http://127.0.0.1:3000 with the same configuration, sensors on
+## make dev: Dagster UI on http://127.0.0.1:3000 (DAGSTER_PORT) with the same configuration, sensors on,
+## and the streaming sidecar when Redis answers
 dev: install
-	$(BIN)/python -c "from pathlib import Path; from marketdata_assets.demo import prepare_dagster_home; prepare_dagster_home(Path('$(MARKETDATA_VAR_DIR)'))"
-	@test -n "$$MARKETDATA_SIERRA_DATA_DIR" || $(BIN)/marketdata sample-data $(MARKETDATA_VAR_DIR)/sierra >/dev/null
-	DAGSTER_HOME=$(abspath $(MARKETDATA_VAR_DIR))/dagster \
-	MARKETDATA_PARTITIONS_START="$${MARKETDATA_PARTITIONS_START:-$$(test -n "$$MARKETDATA_SIERRA_DATA_DIR" || echo $(SAMPLE_START))}" \
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	SAMPLE_START=$(SAMPLE_START) bash scripts/dev.sh
 
 ## make test: the whole suite against the real PostgreSQL and Redis (started if needed)
-test: install services
-	$(BIN)/ruff check marketdata_assets marketdata_assets_tests
+test: install services lint
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
 
 ## make bench: benchmarks beside their physical limits → var/bench/results.json
 bench: install services
 	$(BIN)/marketdata bench
 
+## make lint: ruff, the import-linter layer contracts, and `docker compose config` when a compose tool is installed
 lint: install
 	$(BIN)/ruff check marketdata_assets marketdata_assets_tests
+	$(BIN)/lint-imports
+	@if docker compose version >/dev/null 2>&1; then \
+	    POSTGRES_PASSWORD=lint MARKETDATA_SIDECAR_TOKEN=lint docker compose config -q && echo "docker compose config: ok"; \
+	elif command -v docker-compose >/dev/null 2>&1; then \
+	    POSTGRES_PASSWORD=lint MARKETDATA_SIDECAR_TOKEN=lint docker-compose config -q && echo "docker-compose config: ok"; \
+	else echo "docker compose config: skipped (no compose tool installed)"; fi
 
 services:
 	bash scripts/ensure-services.sh

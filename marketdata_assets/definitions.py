@@ -13,21 +13,31 @@ from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.live.journal import live_ticks
+from marketdata_assets.defs.live.resources import LiveStreamResource
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
 from marketdata_assets.defs.partitions import with_partitions_start
 from marketdata_assets.defs.projectx.assets import projectx_bars
 from marketdata_assets.defs.projectx.jobs import projectx_bootstrap_job
 from marketdata_assets.defs.projectx.resources import ProjectXResource
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
+from marketdata_assets.defs.providers.jobs import provider_bootstrap_job, provider_chain_job
 from marketdata_assets.defs.providers.resources import ProvidersResource
-from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
+from marketdata_assets.defs.providers.sensors import provider_intraday_sensor
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
+from marketdata_assets.defs.quality.sensors import freshness_sensor
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
+from marketdata_assets.defs.reference.jobs import reference_job
+from marketdata_assets.defs.resources import (
+    DepthResource,
+    FreshnessResource,
+    SierraResource,
+    WarehouseResource,
+)
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.depth import sierra_depth
 from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.settings import Settings, get_settings
 
@@ -44,13 +54,16 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
+    description="Declarative automation: requests validated_ticks, validated_bars, ohlc_bars and indicators "
+                "for every partition whose upstream was updated (any date, not only the latest); ohlc_bars "
+                "waits while an upstream blocking check failed.",
 )
 
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource(),
-            "projectx": ProjectXResource()}
+            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource(),
+            "live": LiveStreamResource(), "depth": DepthResource(), "projectx": ProjectXResource()}
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -62,8 +75,9 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
                                       *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS], start),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-                 sidecar_heartbeat_sensor, sierra_depth_sensor],
-        jobs=[provider_bootstrap_job, catalog_daily_job, projectx_bootstrap_job],
+                 sidecar_heartbeat_sensor, freshness_sensor, sierra_depth_sensor],
+        jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job,
+              projectx_bootstrap_job],
         schedules=[catalog_daily_schedule],
         resources=resources(),
         executor=dg.in_process_executor,

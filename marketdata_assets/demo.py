@@ -23,6 +23,9 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# a laptop, not a cluster: the directory sensor's first tick queues a run per sample partition
+run_queue:
+  max_concurrent_runs: 2
 """
 
 
@@ -32,6 +35,18 @@ def prepare_dagster_home(var_dir: Path) -> Path:
     (home / "dagster.yaml").write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def run_job(defs, name: str, instance, asset_selection=None, checks=(), **kwargs):
+    """Execute the named job of ``defs`` in process; the run records the job as its target. With
+    ``asset_selection`` only those assets and the ``checks`` named run (not every check on them)."""
+    job = defs.resolve_job_def(name)
+    if asset_selection is not None:
+        job = job.get_subset(asset_selection=set(asset_selection), asset_check_selection=set(checks))
+    return job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET, **kwargs)
 
 
 def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str, str]]:
@@ -128,41 +143,38 @@ def run_demo() -> int:
 
     import dagster as dg
 
-    from marketdata_assets.definitions import FEATURE_ASSETS, SIERRA_ASSETS, resources
+    from marketdata_assets.definitions import build_defs, resources
     from marketdata_assets.defs.partitions import (
         build_market_partitions,
         date_range,
         instrument_partitions,
         key_for,
-        with_partitions_start,
     )
+    from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_CHECK_KEYS, SIERRA_CHAIN_KEYS
     from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
     from marketdata_assets.storage.warehouse import open_warehouse
 
-    assets = with_partitions_start([*SIERRA_ASSETS, *FEATURE_ASSETS], settings.partitions_start)
+    defs = build_defs(settings)  # the partitions start at the demo's MARKETDATA_PARTITIONS_START
+    res, quiet = resources(), QUIET
     dates = date_range(build_market_partitions(settings.partitions_start))
     print(f"date partitions: {dates.first} to {dates.last} (MARKETDATA_PARTITIONS_START)")
     parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets), dates)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(instrument_partitions.name, sorted({i for _, i in parts}))
-    res = resources()
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failed = 0
-    ref = dg.materialize([assets[0]], instance=instance, resources=res, raise_on_error=False,
-                         run_config=quiet)
+    # named jobs (README "Automation and jobs"): every run shows its target and can be re-executed
+    ref = run_job(defs, "reference", instance, asset_selection=[dg.AssetKey("reference_data")])
     failed += not ref.success
     for d, inst in parts:
-        result = dg.materialize(assets,
-                                selection=["sierra_ticks", "validated_ticks", "ohlc_bars", "indicators"],
-                                partition_key=key_for(d, inst), instance=instance, resources=res,
-                                raise_on_error=False, run_config=quiet)
+        result = run_job(defs, "sierra_chain", instance, partition_key=str(key_for(d, inst)),
+                         asset_selection=SIERRA_CHAIN_KEYS, checks=SIERRA_CHAIN_CHECK_KEYS)
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")
     depth_ok, depth_summary = run_depth_demo(instance, res, parts, quiet)
     dates = sorted({d for d, _ in parts})
-    provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
+    provider_failures = run_provider_demo(instance, dates, defs) if dates else []
     for what in provider_failures:
         print(f"FAILED provider path: {what}")
     from marketdata_assets.demo_projectx import (

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 import redis
 
+from marketdata_assets.defs.live.resources import LiveStreamResource
 from marketdata_assets.defs.live.sensors import CHECK, LIVE_STREAM, evaluate
 
 
@@ -33,23 +34,25 @@ def test_heartbeat_check_fails_when_absent_and_passes_when_fresh(redis_url, pref
     client = redis.Redis.from_url(redis_url)
     with dg.instance_for_test() as instance:
         ctx = dg.build_sensor_context(instance=instance)
-        evaluate(ctx, time.time())
+        evaluate(ctx, LiveStreamResource(), time.time())
         down = latest(instance)
         client.set(f"{prefix}:heartbeat", json.dumps({"ts_us": int(time.time() * 1e6), "pid": 1, "host": "h",
                                                      "status": "running", "instruments": {"ESH24": 56}}), ex=30)
         ctx = dg.build_sensor_context(instance=instance, cursor=ctx.cursor)
-        evaluate(ctx, time.time())
+        evaluate(ctx, LiveStreamResource(), time.time())
         up = latest(instance)
 
     assert down.passed is False and "no heartbeat" in down.description
+    assert down.severity == dg.AssetCheckSeverity.ERROR           # Redis answers, the sidecar does not
     assert up.passed is True and up.metadata["status"].value == "running"
 
 
-def test_unreachable_redis_fails_the_check_without_echoing_the_url(monkeypatch):
+def test_unreachable_redis_warns_without_echoing_the_url(monkeypatch):
     monkeypatch.setenv("MARKETDATA_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
     with dg.instance_for_test() as instance:
-        skip = evaluate(dg.build_sensor_context(instance=instance), time.time())
+        skip = evaluate(dg.build_sensor_context(instance=instance), LiveStreamResource(), time.time())
         result = latest(instance)
 
     assert result.passed is False and "Redis unreachable" in result.description
+    assert result.severity == dg.AssetCheckSeverity.WARN          # no streaming set up here: not a red error
     assert "hunter2" not in result.description and "hunter2" not in skip.skip_message

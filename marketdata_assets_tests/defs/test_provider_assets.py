@@ -117,14 +117,17 @@ def test_intraday_sensor_requests_todays_partition_only_while_the_market_is_open
     monday_1500_utc = 1_710_169_200.0        # 2024-03-11 15:00 UTC: NYSE and FX open
     saturday = 1_710_000_000.0               # 2024-03-09 16:00 UTC: both closed
 
-    open_ = evaluate(_Ctx(), {"AAPL"}, monday_1500_utc)
-    too_soon = evaluate(_Ctx(open_.cursor), {"AAPL"}, monday_1500_utc + 60)
-    closed = evaluate(_Ctx(), {"AAPL"}, saturday)
+    res = ProvidersResource(), SierraResource()              # unset fields: the environment's values
+    open_ = evaluate(_Ctx(), *res, {"AAPL"}, monday_1500_utc)
+    too_soon = evaluate(_Ctx(open_.cursor), *res, {"AAPL"}, monday_1500_utc + 60)
+    closed = evaluate(_Ctx(), *res, {"AAPL"}, saturday)
+    configured = evaluate(_Ctx(), ProvidersResource(instruments=["MSFT"]), SierraResource(), set(), monday_1500_utc)
 
     assert sorted(str(r.partition_key) for r in open_.run_requests) == ["2024-03-11|AAPL", "2024-03-11|EURUSD"]
     assert list(open_.dynamic_partitions_requests[0].partition_keys) == ["EURUSD"]
     assert isinstance(too_soon, dg.SkipReason)
     assert closed.run_requests == []
+    assert [str(r.partition_key) for r in configured.run_requests] == ["2024-03-11|MSFT"]   # the resource wins
 
 
 def test_closed_market_day_stores_nothing_even_when_a_provider_fails(fake, instance, tmp_path):

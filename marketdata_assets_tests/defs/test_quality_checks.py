@@ -13,14 +13,17 @@ from dagster._core.test_utils import freeze_time
 
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.checks import freshness_checks
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.quality.sensors import evaluate as evaluate_freshness
+from marketdata_assets.defs.quality.sensors import freshness_sensor
+from marketdata_assets.defs.resources import FreshnessResource, SierraResource, WarehouseResource
 from marketdata_assets.pipelines.quality import check_rules, verdicts
 from marketdata_assets.transforms.quality import assess_ticks
 from marketdata_assets_tests.quality.helpers import DAY, load_sample, partition
 
 from .quality_support import ASSETS, QUIET
 
-MONDAY = "2024-03-11"   # CME open 2024-03-10 22:00 UTC (17:00 CDT) to 2024-03-11 21:00 UTC
+MONDAY = "2024-03-11"
+AT_15_20 = datetime(2024, 3, 11, 15, 20, tzinfo=UTC).timestamp()   # CME open 2024-03-10 22:00 UTC (17:00 CDT) to 2024-03-11 21:00 UTC
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +77,8 @@ def updated(instance, asset: str, day: str, at: str, instrument="ESH24") -> None
 def run_freshness(instance, as_of: str) -> dict[str, dg.AssetCheckEvaluation]:
     result = dg.materialize(
         [*ASSETS, freshness_checks], selection=dg.AssetSelection.checks(freshness_checks), instance=instance,
-        resources={"warehouse": WarehouseResource(url="sqlite:///unused.db"), "sierra": SierraResource()},
+        resources={"warehouse": WarehouseResource(url="sqlite:///unused.db"), "sierra": SierraResource(),
+                   "freshness": FreshnessResource()},
         run_config={**QUIET, "ops": {"freshness_checks": {"config": {"as_of": as_of}}}})
     assert result.success
     return {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
@@ -130,16 +134,36 @@ def test_missing_partition_of_the_current_trading_date_is_stale_once_the_session
     assert not later.passed and later.metadata["stale"].data == ["ESH24"]
 
 
-def test_freshness_runs_every_five_minutes_through_the_automation_sensor(instance):
-    defs = dg.Definitions(assets=ASSETS, asset_checks=[freshness_checks],
-                          resources={"warehouse": WarehouseResource(), "sierra": SierraResource()})
-    first = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                              evaluation_time=datetime(2024, 3, 11, 15, 1, tzinfo=UTC))
-    second = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor,
-                                               evaluation_time=datetime(2024, 3, 11, 15, 6, tzinfo=UTC))
+def test_the_resource_threshold_wins_over_the_environment(instance, monkeypatch):
+    updated(instance, "ohlc_bars", MONDAY, "2024-03-11T15:00:00")
+    monkeypatch.setenv("MARKETDATA_FRESHNESS_MINUTES", "30")
+    ctx = dg.build_sensor_context(instance=instance)
 
-    requested = {r.key for r in second.results if r.true_subset.size}
-    assert {dg.AssetCheckKey(dg.AssetKey(a), "freshness") for a in ("ohlc_bars", "validated_ticks")} <= requested
+    result = evaluate_freshness(ctx, SierraResource(), FreshnessResource(minutes=5), AT_15_20)
+
+    ohlc = {e.asset_key.path[-1]: e for e in result.asset_events}["ohlc_bars"]
+    assert not ohlc.passed and ohlc.metadata["freshness_minutes"].value == 5
+
+
+def test_freshness_is_reported_by_a_sensor_without_launching_runs(instance):
+    updated(instance, "ohlc_bars", MONDAY, "2024-03-11T15:00:00")
+    defs = dg.Definitions(assets=ASSETS, asset_checks=[freshness_checks], sensors=[freshness_sensor],
+                          resources={"warehouse": WarehouseResource(), "sierra": SierraResource(),
+                                     "freshness": FreshnessResource()})
+    ctx = dg.build_sensor_context(instance=instance, resources={"sierra": SierraResource(),
+                                                               "freshness": FreshnessResource()})
+
+    result = evaluate_freshness(ctx, SierraResource(), FreshnessResource(), AT_15_20)
+    assert len(freshness_sensor(ctx).asset_events) == 2        # the sensor itself, at the real now
+    automation = dg.evaluate_automation_conditions(defs=defs, instance=instance,
+                                                   evaluation_time=datetime(2024, 3, 11, 15, 25, tzinfo=UTC))
+
+    assert result.run_requests == []
+    by_asset = {e.asset_key.path[-1]: e for e in result.asset_events}
+    assert set(by_asset) == {"ohlc_bars", "validated_ticks"}
+    assert all(isinstance(e, dg.AssetCheckEvaluation) for e in result.asset_events)
+    assert not by_asset["ohlc_bars"].passed and by_asset["ohlc_bars"].metadata["stale"].data == ["ESH24"]
+    assert not [r for r in automation.results if isinstance(r.key, dg.AssetCheckKey) and r.true_subset.size]
 
 
 def test_loading_the_code_location_does_not_import_great_expectations():

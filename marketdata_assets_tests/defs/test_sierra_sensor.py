@@ -13,6 +13,7 @@ import pytest
 
 from marketdata_assets.defs.partitions import market_partitions
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.sierra import load_raw
@@ -50,6 +51,9 @@ def test_first_sight_adds_instruments_and_requests_every_trading_date(instance, 
     added = sorted(result.dynamic_partitions_requests[0].partition_keys)
     assert added == ["CLJ24", "ESH24", "EURUSD", "GCJ24_FUT_COMEX", "NQH24-CME"]
     assert len(result.run_requests) == 5 * 4
+    assert {tuple(r.asset_selection) for r in result.run_requests} == {tuple(SIERRA_CHAIN_KEYS)}  # the whole chain
+    assert all("freshness" not in {k.name for k in r.asset_check_keys} and r.asset_check_keys
+               for r in result.run_requests)                        # the rule checks; freshness is the sensor's
     assert "2024-03-11|ESH24" in keys(result)
     assert len({r.run_key for r in result.run_requests}) == 20
 

@@ -1,26 +1,29 @@
 """Order-book snapshots and per-minute book bars from ``depth_events`` (asset ``book_snapshots``)."""
 
 import dagster as dg
+from pydantic import Field
 
-from marketdata_assets.defs.metadata import step_metadata
+from marketdata_assets.defs.metadata import as_metadata, step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import eager_unless_blocked
 from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
-from marketdata_assets.defs.sierra.depth import table_metadata
 from marketdata_assets.errors import ConfigError
 from marketdata_assets.model.contracts import tick_size_for
 from marketdata_assets.pipelines.book import build_book, quote_agreement, scid_quotes
 
 
 class BookSnapshotsConfig(dg.Config):
-    # share of snapshot instants whose best bid/ask must be within one tick of the .scid quote
-    min_quote_agreement: float = 0.99
+    min_quote_agreement: float = Field(default=0.99, description=(
+        "Share of snapshot instants whose best bid/ask must be within one tick of the .scid quote."))
 
 
 @dg.asset(
     group_name="bars",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "bars", "layer": "derived"},
+    code_version="1",
     deps=["sierra_depth"],
     automation_condition=eager_unless_blocked(),
     check_specs=[
@@ -33,12 +36,13 @@ class BookSnapshotsConfig(dg.Config):
 def book_snapshots(context: dg.AssetExecutionContext, config: BookSnapshotsConfig, warehouse: WarehouseResource,
                    sierra: SierraResource, depth: DepthResource) -> dg.MaterializeResult:
     """The top levels of the order book per side at the end of every snapshot interval that
-    saw depth events (``book_snapshots``), and per 1m bar the time-weighted spread, best
-    bid/ask sizes and their imbalance (``book_bars``, joinable with ``ohlc_bars``): how
+    saw depth events (`book_snapshots`), and per 1m bar the time-weighted spread, best
+    bid/ask sizes and their imbalance (`book_bars`, joinable with `ohlc_bars`): how
     traders read liquidity. The trading date is replayed from the book at its start, so
     the tables are the same however the events were loaded. A crossed or locked book is
-    flagged by a check, never fixed; a second check compares the book with the ``.scid``
-    quotes at the same instants (the two files come from the same feed)."""
+    flagged by a check, never fixed; a second check compares the book with the `.scid`
+    quotes at the same instants (the two files come from the same feed). The partition's
+    date is the instrument's trading date, not a UTC day."""
     instrument, trading_date = partition_of(context)
     settings = depth.settings()
     with warehouse.open() as wh:
@@ -66,6 +70,6 @@ def book_snapshots(context: dg.AssetExecutionContext, config: BookSnapshotsConfi
     context.log.info("%s %s: %d snapshot rows at %d instants, quotes agree %s", instrument, trading_date,
                      d["snapshot_rows"], d["snapshot_instants"], share)
     return dg.MaterializeResult(
-        metadata={**step_metadata(result), **table_metadata("book_snapshots", result.rows_out),
-                  "quote_agreement": dg.MetadataValue.json(agreement)},
+        metadata={**step_metadata(result, "book_snapshots"),
+                  **as_metadata({f"quote_agreement/{k}": v for k, v in agreement.items() if v is not None})},
         check_results=[crossed, agree])

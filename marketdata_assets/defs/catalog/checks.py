@@ -1,4 +1,4 @@
-"""Asset checks of ``data_integrity_report``: the thresholds of ``pipelines/integrity.py``
+"""Asset checks of `data_integrity_report`: the thresholds of `pipelines/integrity.py`
 (quality > 75 %, symbol coverage > 90 %, enrichment coverage > 70 %, orphans = 0), declared
 on the asset and evaluated from the report's own figures."""
 
@@ -29,7 +29,7 @@ def _metadata(outcome: CheckOutcome) -> dict:
 
 
 def check_results(outcomes: list[CheckOutcome]) -> list[dg.AssetCheckResult]:
-    """For the asset's ``MaterializeResult``."""
+    """For the asset's `MaterializeResult`."""
     return [dg.AssetCheckResult(check_name=o.name, passed=o.passed, severity=_severity(o),
                                 description=o.description, metadata=_metadata(o)) for o in outcomes]
 

@@ -21,6 +21,7 @@ from marketdata_assets.defs.catalog.steps import (
     run_report,
     run_symbols,
 )
+from marketdata_assets.defs.metadata import table_metadata
 from marketdata_assets.defs.resources import WarehouseResource
 from marketdata_assets.model.sessions import reference_document
 from marketdata_assets.pipelines.reference import load_reference, providers_document, reference_is_empty
@@ -29,8 +30,8 @@ Outcomes = dict  # component -> "ok" | "skipped: why" | "failed: Error: message"
 
 
 def _attempt(context: dg.OpExecutionContext, outcomes: Outcomes, component: str, step) -> Outcomes:
-    """Run ``step()`` (→ metadata or None when skipped); record its outcome and, on success,
-    the materialization of the asset ``component``."""
+    """Run `step()` (→ metadata or None when skipped); record its outcome and, on success,
+    the materialization of the asset `component`."""
     try:
         meta = step()
     except Exception as exc:  # recorded, reported and re-raised as the run's failure by catalog_outcome
@@ -44,7 +45,7 @@ def _attempt(context: dg.OpExecutionContext, outcomes: Outcomes, component: str,
 
 @dg.op(out=dg.Out(dict))
 def catalog_bootstrap(context: dg.OpExecutionContext, warehouse: WarehouseResource) -> Outcomes:
-    """``reference_data`` when one of its tables is empty (a fresh warehouse), else nothing."""
+    """`reference_data` when one of its tables is empty (a fresh warehouse), else nothing."""
     def step():
         with warehouse.open() as wh:
             empty = reference_is_empty(wh)
@@ -61,7 +62,8 @@ def catalog_symbol_sync(context: dg.OpExecutionContext, config: SymbolsConfig, w
                         outcomes: Outcomes) -> Outcomes:
     def step():
         with warehouse.open() as wh:
-            return as_metadata(run_symbols(context.log, context.run_id, config, wh))
+            meta = as_metadata(run_symbols(context.log, context.run_id, config, wh))
+            return {**table_metadata("symbols", wh.count("symbols")), **meta}
 
     return _attempt(context, outcomes, "symbols", step)
 
@@ -71,7 +73,8 @@ def catalog_enrichment(context: dg.OpExecutionContext, config: EnrichmentConfig,
                        metadata_providers: MetadataProvidersResource, outcomes: Outcomes) -> Outcomes:
     def step():
         with warehouse.open() as wh:
-            return as_metadata(run_enrichment(context.log, context.run_id, config, wh, metadata_providers))
+            meta = as_metadata(run_enrichment(context.log, context.run_id, config, wh, metadata_providers))
+            return {**table_metadata("enriched_assets", wh.count("enriched_assets")), **meta}
 
     return _attempt(context, outcomes, "enriched_assets", step)
 
@@ -84,6 +87,7 @@ def catalog_integrity_report(context: dg.OpExecutionContext, warehouse: Warehous
     def step():
         with warehouse.open() as wh:
             meta, checks = run_report(context.log, context.run_id, wh, failed)
+            meta = {**table_metadata("data_integrity_reports", wh.count("data_integrity_reports")), **meta}
         for evaluation in check_evaluations(checks):
             context.log_event(evaluation)
         return meta

@@ -8,6 +8,7 @@ import logging
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.model.sessions import reference_document
@@ -22,17 +23,21 @@ from marketdata_assets.transforms.symbols import SymbolReference
 
 
 class SymbolsConfig(dg.Config):
-    asset_classes: list[str] = []      # add only symbols of these asset classes (empty: all)
-    venues: list[str] = []             # add only symbols on these venues or markets (empty: all)
-    batch_size: int = 500              # new symbols written per transaction
-    time_budget_s: float = 300.0       # stop starting batches after this; the rest waits for the next run
-    inactive_after_days: int = 30      # deactivate symbols without data for this long (on the data's clock)
+    asset_classes: list[str] = Field(default=[], description="Add only symbols of these asset classes (empty: all).")
+    venues: list[str] = Field(default=[], description="Add only symbols on these venues or markets (empty: all).")
+    batch_size: int = Field(default=500, description="New symbols written per transaction.")
+    time_budget_s: float = Field(default=300.0, description=(
+        "Stop starting batches after this many seconds; the rest waits for the next run."))
+    inactive_after_days: int = Field(default=30, description=(
+        "Deactivate symbols without data for this many days (on the data's clock); never deleted."))
 
 
 class EnrichmentConfig(dg.Config):
-    overwrite_existing: bool = False   # re-fetch every entry, not only new, partial, failed or stale ones
-    refresh_after_days: int = 30       # entries older than this are fetched again
-    time_budget_s: float = 600.0       # stop starting symbols after this; the rest waits for the next run
+    overwrite_existing: bool = Field(default=False, description=(
+        "Re-fetch every entry, not only new, partial, failed or stale ones."))
+    refresh_after_days: int = Field(default=30, description="Entries older than this many days are fetched again.")
+    time_budget_s: float = Field(default=600.0, description=(
+        "Stop starting symbols after this many seconds; the rest waits for the next run."))
 
 
 def now_utc() -> pd.Timestamp:

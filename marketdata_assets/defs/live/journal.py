@@ -1,6 +1,7 @@
 """The sidecar's live tick journal → ``raw_ticks``."""
 
 import dagster as dg
+from pydantic import Field
 
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
@@ -10,22 +11,26 @@ from marketdata_assets.settings import get_settings
 
 
 class LiveTicksConfig(dg.Config):
-    full_refresh: bool = False  # ignore the checkpoint and replay the whole trading date again
+    full_refresh: bool = Field(default=False, description=(
+        "Ignore the checkpoint and replay the whole trading date from the journal again."))
 
 
 @dg.asset(
     group_name="live",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "live", "layer": "raw"},
+    code_version="1",
     deps=["reference_data"],
 )
 def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, warehouse: WarehouseResource,
                sierra: SierraResource) -> dg.MaterializeResult:
     """The trades and bid/ask updates the sidecar received from the ProjectX market hub on
     the partition's trading date, replayed from its journal
-    (``MARKETDATA_JOURNAL_DIR/projectx/<instrument>.scid``) into ``raw_ticks`` with source
-    ``projectx:<instrument>``, so the streaming day ends up in the warehouse and goes through
-    ``validated_ticks`` like Sierra ticks. Exactly once: a re-run appends only what was
+    (`MARKETDATA_JOURNAL_DIR/projectx/<instrument>.scid`) into `raw_ticks` with source
+    `projectx:<instrument>`, so the streaming day ends up in the warehouse and goes through
+    `validated_ticks` like Sierra ticks. Exactly once: a re-run appends only what was
     journaled since the last replay, across sidecar restarts and crashes."""
     from marketdata_assets.pipelines.projectx import load_journal
 
@@ -40,4 +45,4 @@ def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, wareh
             raise dg.Failure(description=str(exc), metadata={"file": exc.path, "offset": exc.offset or 0}) from exc
     context.log.info("%s %s: %d journaled records replayed from byte %d, %d rows in partition", instrument,
                      trading_date, result.details["appended_rows"], result.details["start_offset"], result.rows_out)
-    return dg.MaterializeResult(metadata={**step_metadata(result), "dagster/row_count": int(result.rows_out)})
+    return dg.MaterializeResult(metadata=step_metadata(result, "raw_ticks"))

@@ -6,32 +6,33 @@ from collections import defaultdict
 import dagster as dg
 import pandas as pd
 
+from marketdata_assets.defs.metadata import preview_md, table_metadata
 from marketdata_assets.defs.partitions import market_partitions, partitions_of_run
 from marketdata_assets.defs.projectx.resources import ProjectXResource
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.errors import ConfigError, SourceUnavailable
 from marketdata_assets.pipelines.projectx import load_projectx_bars, plan_backfill
-from marketdata_assets.storage.warehouse.schema import table
-
-RAW_BARS_SCHEMA = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in table("raw_bars").columns])
 
 
 @dg.asset(
     group_name="projectx",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "projectx", "layer": "raw"},
+    code_version="1",
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def projectx_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sierra: SierraResource,
                   projectx: ProjectXResource) -> dg.MaterializeResult:
     """1m bars of the partition's trading date (the instrument's market calendar, CME Globex for
-    ``ESZ24``) from the ProjectX gateway's ``retrieveBars`` into ``raw_bars`` with provider
-    ``projectx`` and the request that served each bar; the contract (``CON.F.US.EP.Z24``, tick
-    size and value) goes to ``projectx_contracts``. A backfill runs as one run that fetches
+    `ESZ24`) from the ProjectX gateway's `retrieveBars` into `raw_bars` with provider
+    `projectx` and the request that served each bar; the contract (`CON.F.US.EP.Z24`, tick
+    size and value) goes to `projectx_contracts`. A backfill runs as one run that fetches
     each instrument's whole date range in as few 20,000-bar pages as it needs, under the
     gateway's rate limit, and logs up front how many calls and seconds that will take. From
-    here the bars go through ``validated_bars`` → ``ohlc_bars`` → ``indicators`` as origin
-    ``provider``, like the REST providers' bars."""
+    here the bars go through `validated_bars` → `ohlc_bars` → `indicators` as origin
+    `provider`, like the REST providers' bars."""
     by_instrument: dict[str, list] = defaultdict(list)
     for instrument, day in partitions_of_run(context):
         by_instrument[instrument].append(day)
@@ -55,9 +56,8 @@ def projectx_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     calls = client.bars_calls - calls_before
     rows = int(done["rows"].sum()) if len(done) else 0
     return dg.MaterializeResult(metadata={
-        "dagster/row_count": rows,
-        "dagster/column_schema": RAW_BARS_SCHEMA,
+        **table_metadata("raw_bars", rows),
         "retrieve_bars_calls": calls,
         "seconds": round(time.monotonic() - started, 2),
-        "partitions": dg.MetadataValue.md(done.head(60).to_markdown(index=False) if len(done) else "_none_"),
+        "partitions": preview_md(done, rows=60),
     })

@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from marketdata_assets.defs.metadata import preview_md, table_metadata
 from marketdata_assets.defs.partitions import key_for, market_partitions
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
@@ -12,10 +13,11 @@ from marketdata_assets.model.symbol_map import load_symbol_map
 from marketdata_assets.pipelines.providers import load_provider_bars
 
 
-@dg.asset(group_name="reference", kinds={"python", "sql"})
+@dg.asset(group_name="reference", kinds={"pandas", "sqlite", "postgres"}, owners=["team:data-platform"],
+          tags={"domain": "reference"}, code_version="1")
 def symbol_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Generic instrument ↔ broker ↔ provider symbols (NAS100 ↔ US100.e ↔ NQ=F / NDX / NAS100 /
-    I:NDX …) from the versioned ``reference/symbol_map.json``, validated (no symbol claimed
+    I:NDX …) from the versioned `reference/symbol_map.json`, validated (no symbol claimed
     twice, every symbol safe) before it is written. Provider assets translate partitions
     with it; the table lets users look symbols up in both directions."""
     smap = load_symbol_map()
@@ -31,9 +33,11 @@ def symbol_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
         stale = wh.query("SELECT generic, kind FROM symbol_map WHERE version <> %(v)s", {"v": str(smap.version)})
         for g, k in stale.itertuples(index=False):  # entries removed from the file
             wh.execute("DELETE FROM symbol_map WHERE generic = %(g)s AND kind = %(k)s", {"g": g, "k": k})
+        rows = wh.count("symbol_map")
     context.log.info("symbol map v%s: %d instruments, %d symbols", smap.version, len(smap.generics), len(frame))
-    return dg.MaterializeResult(metadata={"version": str(smap.version), "instruments": len(smap.generics),
-                                          "symbols": len(frame), "removed": len(stale)})
+    return dg.MaterializeResult(metadata={**table_metadata("symbol_map", rows), "version": str(smap.version),
+                                          "instruments": len(smap.generics), "symbols": len(frame),
+                                          "removed": len(stale)})
 
 
 def _partitions(context) -> tuple[list[tuple[str, str]], list[str]]:
@@ -54,7 +58,10 @@ def _partitions(context) -> tuple[list[tuple[str, str]], list[str]]:
 @dg.asset(
     group_name="providers",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "providers", "layer": "raw"},
+    code_version="1",
     deps=["symbol_map"],
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
@@ -63,9 +70,9 @@ def provider_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     """1m bars of the partition's trading date from the first healthy REST provider in
     priority order (Yahoo, Alpha Vantage, Twelve Data, Polygon by default), falling back on
     errors, open circuits and empty answers; every bar keeps the provider and the request
-    that served it in ``raw_bars``. A partition no provider can serve fails with each
+    that served it in `raw_bars`. A partition no provider can serve fails with each
     provider's reason. Runs as one run per backfill, so limits and breakers span it; there a
-    day no provider can serve (or a partition whose instrument key is invalid, e.g. ``../x``
+    day no provider can serve (or a partition whose instrument key is invalid, e.g. `../x`
     added from the UI) fails on its own: the days that were served are recorded as
     materialized (one materialization each, so downstream follows them) and the run fails
     naming the others."""
@@ -96,18 +103,14 @@ def provider_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         for load, row in zip(loads, served.to_dict(orient="records"), strict=True):
             context.log_event(dg.AssetMaterialization(
                 asset_key=context.asset_key, partition=key_for(load.trading_date, load.instrument),
-                metadata={"dagster/row_count": load.rows, **{k: row[k] for k in ("provider", "passed_over", "note")}}))
+                metadata={**table_metadata("raw_bars", load.rows), **{k: row[k] for k in ("provider", "passed_over", "note")}}))
         raise dg.Failure(description="; ".join(failures)[:4000],
                          metadata={"failed_partitions": len(failures), "served_partitions": len(loads)})
+    rows = int(served["rows"].sum()) if len(served) else 0
     return dg.MaterializeResult(metadata={
-        "rows": int(served["rows"].sum()) if len(served) else 0,
-        "providers": dg.MetadataValue.json(served["provider"].value_counts().to_dict() if len(served) else {}),
-        "partitions": dg.MetadataValue.md(_md(served)),
+        **table_metadata("raw_bars", rows),
+        "rows": rows,
+        **{f"partitions_served_by/{p}": dg.MetadataValue.int(int(n))
+           for p, n in (served["provider"].value_counts().items() if len(served) else [])},
+        "partitions": preview_md(served, rows=50),
     })
-
-
-def _md(frame: pd.DataFrame) -> str:
-    if frame.empty:
-        return "_none_"
-    head = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns)
-    return head + "\n" + "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in frame.head(50).values)

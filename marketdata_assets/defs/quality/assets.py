@@ -1,9 +1,11 @@
-"""Validation: ``raw_ticks`` → ``ticks`` / ``base_bars`` and ``raw_bars`` → ``base_bars``,
-everything rejected → ``quarantine``; one asset check per quality rule."""
+"""Validation: `raw_ticks` → `ticks` / `base_bars` and `raw_bars` → `base_bars`,
+everything rejected → `quarantine`; one asset check per quality rule."""
 
 
 import dagster as dg
+from pydantic import Field
 
+from marketdata_assets.defs.automation import follows_updates_from_any_origin
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import check_results, rule_check_specs
@@ -20,29 +22,22 @@ from marketdata_assets.pipelines.sierra import validate
 
 
 class ValidationConfig(dg.Config):
-    # a blocking rule's check fails when the rows it quarantines exceed this share of the
-    # partition (also the limit of quarantined_share); below it the rows are quarantined and
-    # the check passes, reporting the count
-    max_quarantined_share: float = DEFAULT_MAX_SHARE
-    # also audit the rules with the Great Expectations suites (GX observed values in the check
-    # metadata); routing and check outcomes come from the numpy rules either way. Off saves
-    # ~3 s of GX import per run process and ~1 s per 1M rows
-    great_expectations: bool = True
+    max_quarantined_share: float = Field(default=DEFAULT_MAX_SHARE, description=(
+        "A blocking rule's check fails when the rows it quarantines exceed this share of the partition "
+        "(also the limit of quarantined_share); below it the rows are quarantined and the check passes, "
+        "reporting the count."))
+    great_expectations: bool = Field(default=True, description=(
+        "Also audit the rules with the Great Expectations suites (observed values in the check metadata); "
+        "routing and outcomes come from the numpy rules either way. Off saves ~3 s of GX import per run "
+        "process and ~1 s per 1M rows."))
 
 
-def eager_from_any_origin() -> dg.AutomationCondition:
-    """``eager()``, except that a partition only one origin serves (REST providers *or* the
-    ProjectX gateway) is not held back because the other origin's partition is missing."""
-    missing = dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
-    return dg.AutomationCondition.eager().replace(
-        "any_deps_missing", dg.AutomationCondition.all_deps_match(missing).with_label("all_deps_missing"))
-
-
-def _result(context: dg.AssetExecutionContext, result: ValidationResult) -> dg.MaterializeResult:
+def _result(context: dg.AssetExecutionContext, result: ValidationResult, table_name: str,
+            rows: int) -> dg.MaterializeResult:
     failed = [v.name for v in result.verdicts if v.status == "fail"]
     if failed:
         context.log.error("blocking checks failed: %s (downstream assets will not run)", ", ".join(failed))
-    metadata = {**step_metadata(result), "partition_score": dg.MetadataValue.float(round(result.partition_score, 6))}
+    metadata = {**step_metadata(result, table_name, rows), "partition_score": dg.MetadataValue.float(round(result.partition_score, 6))}
     return dg.MaterializeResult(metadata=metadata, check_results=check_results(result.verdicts))
 
 
@@ -56,9 +51,12 @@ def _run(step, *args, **kwargs) -> ValidationResult:
 @dg.asset(
     group_name="quality",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "greatexpectations", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "quality", "layer": "validated"},
+    code_version="1",
     deps=["sierra_ticks", "live_ticks"],
-    automation_condition=eager_from_any_origin(),
+    automation_condition=follows_updates_from_any_origin(),
     check_specs=rule_check_specs("validated_ticks", check_rules(["ticks", "bars"])),
 )
 def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
@@ -66,36 +64,39 @@ def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig,
     """The partition's raw Sierra records assessed by the quality rules (finite positive
     prices, bid ≤ ask, OHLC consistency, inside the session, right trading date, unique
     timestamps, on the instrument's tick grid) and the statistical bad-tick detector.
-    Passing trades and bid/ask updates go to ``ticks``, passing bars to ``base_bars``
-    (origin ``sierra``), each with its ``quality_score``; every other row goes to
-    ``quarantine`` with the rules it failed, so raw = kept + quarantined for every
+    Passing trades and bid/ask updates go to `ticks`, passing bars to `base_bars`
+    (origin `sierra`), each with its `quality_score`; every other row goes to
+    `quarantine` with the rules it failed, so raw = kept + quarantined for every
     partition. Each rule is an asset check (Great Expectations audits the same rules)."""
     instrument, trading_date = partition_of(context)
     with warehouse.open() as wh:
         result = _run(validate, wh, instrument, sierra.market(instrument), trading_date, context.run_id,
                       tick_size=grid_tick_size(instrument), max_share=config.max_quarantined_share,
                       run_gx=config.great_expectations)
-    return _result(context, result)
+    return _result(context, result, "ticks", result.details["ticks"])
 
 
 @dg.asset(
     group_name="quality",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "greatexpectations", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "quality", "layer": "validated"},
+    code_version="1",
     deps=["provider_bars", "projectx_bars"],
-    automation_condition=eager_from_any_origin(),
+    automation_condition=follows_updates_from_any_origin(),
     check_specs=rule_check_specs("validated_bars", check_rules(["bars"])),
 )
 def validated_bars(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
                    sierra: SierraResource) -> dg.MaterializeResult:
-    """The partition's provider 1m bars (``raw_bars``, as received) assessed by the bar
-    rules and the bad-tick detector: passing bars go to ``base_bars`` with origin
-    ``provider`` and ``source`` = provider + request, the rest to ``quarantine`` (stage
-    ``validated_bars``). A partition no provider served has no rows: nothing is written
+    """The partition's provider 1m bars (`raw_bars`, as received) assessed by the bar
+    rules and the bad-tick detector: passing bars go to `base_bars` with origin
+    `provider` and `source` = provider + request, the rest to `quarantine` (stage
+    `validated_bars`). A partition no provider served has no rows: nothing is written
     and the counts are 0."""
     instrument, trading_date = partition_of(context)
     with warehouse.open() as wh:
         result = _run(validate_provider_bars, wh, instrument, sierra.market(instrument), trading_date,
                       context.run_id, tick_size=grid_tick_size(instrument), max_share=config.max_quarantined_share,
                       run_gx=config.great_expectations)
-    return _result(context, result)
+    return _result(context, result, "base_bars", result.details["base_bars"])

@@ -1,14 +1,15 @@
 """Asset checks: one per quality rule on the validation assets, and freshness.
 
-Rule checks are declared on the assets (``check_specs``) and evaluated inside their
+Rule checks are declared on the assets (`check_specs`) and evaluated inside their
 materialization from :class:`pipelines.quality.Verdict`s; they are partitioned like the
-asset (``partitions_def`` on the spec, a Dagster preview), so the UI and the automation
+asset (`partitions_def` on the spec, a Dagster preview), so the UI and the automation
 see each partition's own result. Blocking specs fail with ERROR severity only: Dagster
 then fails the step after recording the materialization, skips downstream steps of the
-same run, and ``eager_unless_blocked`` keeps automation from running them later.
+same run, and `eager_unless_blocked` keeps automation from running them later.
 
-Freshness is one unpartitioned check per intraday asset, run every five minutes by the
-automation sensor (and after each materialization of the asset).
+Freshness is one unpartitioned check per intraday asset, evaluated every five minutes by
+`freshness_sensor` (`sensors.py`) and reported as runless check evaluations: no run is
+launched for it. It can still be run by hand (config `as_of`).
 """
 
 
@@ -20,17 +21,18 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 import numpy as np
+from pydantic import Field
 
 from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
-from marketdata_assets.defs.resources import SierraResource
+from marketdata_assets.defs.resources import FreshnessResource, SierraResource
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.quality import EXTRA_CHECKS, Verdict
-from marketdata_assets.settings import get_settings
 from marketdata_assets.transforms.expectations import BLOCKING, EXPECTATION_TABLE
 
 FRESHNESS = "freshness"
 FRESHNESS_ASSETS = ("validated_ticks", "ohlc_bars")
-FRESHNESS_CRON = "*/5 * * * *"
+# left out of the chain jobs: freshness is the sensor's, not part of building a partition
+FRESHNESS_SELECTION = dg.AssetSelection.checks(*(dg.AssetCheckKey(dg.AssetKey(a), FRESHNESS) for a in FRESHNESS_ASSETS))
 ACTIVE_DAYS = 7   # an instrument with no partition materialized in this many days is not monitored
 
 
@@ -67,15 +69,16 @@ def check_results(verdicts: list[Verdict]) -> list[dg.AssetCheckResult]:
 
 
 def eager_unless_blocked() -> dg.AutomationCondition:
-    """``eager()``, except that (1) a partition waits while the latest materialization of a
-    dependency's partition has a failed blocking check (plain ``eager()`` ignores checks and
-    would build on it in the next tick), and (2) it runs when at least one dependency
-    exists (``eager()`` waits for all: a Sierra-only instrument never gets provider bars)."""
+    """`follows_updates()` (`eager()` for every date, `defs/automation.py`), except that
+    (1) a partition waits while the latest materialization of a dependency's partition has a
+    failed blocking check (plain `eager()` ignores checks and would build on it in the next
+    tick), and (2) it runs when at least one dependency exists or is requested in the same tick
+    (`eager()` waits for all: a Sierra-only instrument never gets provider bars), so the
+    chain below an updated partition is requested together, as one run."""
     a = dg.AutomationCondition
     return (
-        a.in_latest_time_window()
-        & (a.newly_missing() | a.any_deps_updated()).since_last_handled()
-        & ~a.all_deps_match(a.missing())
+        a.any_deps_updated().since_last_handled()
+        & ~a.all_deps_match(a.missing() & ~a.will_be_requested())
         & ~a.any_deps_in_progress()
         & ~a.in_progress()
         & ~a.any_deps_match(a.any_checks_match(a.check_failed(), blocking_only=True))
@@ -101,11 +104,11 @@ def _latest(instance: dg.DagsterInstance, asset: str, keys: list[str], before: f
 
 def partition_freshness(instance: dg.DagsterInstance, asset: str, instrument: str, market: Market,
                         now: float, minutes: int) -> PartitionFreshness:
-    """How fresh the partition of ``instrument``'s current trading date is at ``now`` (Unix s).
+    """How fresh the partition of `instrument`'s current trading date is at `now` (Unix s).
 
     While the market is open, the partition is stale when neither it was materialized nor
-    the current session opened within the last ``minutes``. Materializations after
-    ``now`` are ignored, so ``now`` in the past answers "was it fresh then?"."""
+    the current session opened within the last `minutes`. Materializations after
+    `now` are ignored, so `now` in the past answers "was it fresh then?"."""
     now_us = np.array([int(now * 1_000_000)], dtype=np.int64)
     today = date.fromisoformat(str(market.trading_dates(now_us)[0]))
     if not market.in_session(now_us)[0]:
@@ -123,7 +126,9 @@ def partition_freshness(instance: dg.DagsterInstance, asset: str, instrument: st
 
 
 class FreshnessConfig(dg.Config):
-    as_of: str = ""   # ISO UTC time to evaluate at instead of now (audits: "was it fresh at 14:00?")
+    as_of: str = Field(default="", description=(
+        "ISO UTC time to evaluate at instead of now, ignoring later materializations "
+        "(audits: 'was it fresh at 14:00?'). Empty: now."))
 
 
 def _as_of(text: str) -> float:
@@ -135,41 +140,50 @@ def _iso(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
-def freshness_result(asset: str, states: list[PartitionFreshness], minutes: int, now: float) -> dg.AssetCheckResult:
+def freshness_evaluation(asset: str, states: list[PartitionFreshness], minutes: int,
+                         now: float) -> dg.AssetCheckEvaluation:
     stale = [s for s in states if s.state == "stale"]
     rows = ["| instrument | trading date | state | last update | minutes since |", "|---|---|---|---|---|"]
     rows += [f"| {s.instrument} | {s.trading_date} | {s.state} | {_iso(s.last_update)} | "
              f"{'-' if s.minutes_since is None else s.minutes_since} |" for s in states]
-    return dg.AssetCheckResult(
+    return dg.AssetCheckEvaluation(
         asset_key=dg.AssetKey(asset), check_name=FRESHNESS, passed=not stale,
         severity=dg.AssetCheckSeverity.WARN,
         description=(f"stale for more than {minutes} min while the market is open: "
                      + ", ".join(f"{s.instrument} {s.trading_date}" for s in stale)) if stale
         else f"no open market's current partition older than {minutes} min",
         metadata={"stale": dg.MetadataValue.json([s.instrument for s in stale]),
+                  "stale_count": dg.MetadataValue.int(len(stale)),
                   "freshness_minutes": dg.MetadataValue.int(minutes),
-                  "as_of": dg.MetadataValue.text(_iso(now)),
+                  "as_of": dg.MetadataValue.timestamp(now),
                   "partitions": dg.MetadataValue.md("\n".join(rows))})
+
+
+def freshness_evaluations(instance: dg.DagsterInstance, sierra: SierraResource, minutes: int, now: float,
+                          assets=FRESHNESS_ASSETS, log=None) -> list[dg.AssetCheckEvaluation]:
+    """The `freshness` check of each of `assets` at `now` (Unix s), over every valid instrument
+    (a key added from the UI is not validated by Dagster: an invalid one is logged and left out)."""
+    instruments = valid_instruments(instance.get_dynamic_partitions(instrument_partitions.name), log)
+    return [freshness_evaluation(asset, [partition_freshness(instance, asset, inst, sierra.market(inst), now, minutes)
+                                         for inst in instruments], minutes, now)
+            for asset in assets]
 
 
 @dg.multi_asset_check(
     specs=[dg.AssetCheckSpec(FRESHNESS, asset=asset, description=(
-        "the current trading date's partition was updated within MARKETDATA_FRESHNESS_MINUTES "
-        "while the instrument's market is open (WARN otherwise)"),
-        automation_condition=dg.AutomationCondition.cron_tick_passed(FRESHNESS_CRON))
+        "The current trading date's partition was updated within the freshness threshold while the "
+        "instrument's market is open (WARN otherwise). Evaluated every 5 minutes by freshness_sensor, "
+        "without a run; run it by hand with as_of to audit a past moment."))
         for asset in FRESHNESS_ASSETS],
     can_subset=True,
 )
 def freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessConfig,
-                     sierra: SierraResource):
+                     sierra: SierraResource, freshness: FreshnessResource):
     """For every instrument: the latest materialization of its current trading date's
-    partition, against ``MARKETDATA_FRESHNESS_MINUTES`` while its market is open."""
+    partition, against the freshness threshold while its market is open."""
     now = _as_of(config.as_of) if config.as_of else time.time()
-    minutes = get_settings().freshness_minutes
-    # a key added from the UI is not validated by Dagster: an invalid one is logged and left out
-    instruments = valid_instruments(context.instance.get_dynamic_partitions(instrument_partitions.name), context.log)
-    for key in context.selected_asset_check_keys:
-        asset = key.asset_key.path[-1]
-        states = [partition_freshness(context.instance, asset, inst, sierra.market(inst), now, minutes)
-                  for inst in instruments]
-        yield freshness_result(asset, states, minutes, now)
+    assets = [key.asset_key.path[-1] for key in context.selected_asset_check_keys]
+    for e in freshness_evaluations(context.instance, sierra, freshness.threshold(), now, assets,
+                                   log=context.log):
+        yield dg.AssetCheckResult(asset_key=e.asset_key, check_name=e.check_name, passed=e.passed,
+                                  severity=e.severity, description=e.description, metadata=e.metadata)

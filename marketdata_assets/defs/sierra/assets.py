@@ -1,7 +1,8 @@
-"""Sierra Chart ``.scid`` records → ``raw_ticks``."""
+"""Sierra Chart `.scid` records → `raw_ticks`."""
 
 
 import dagster as dg
+from pydantic import Field
 
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import date_range, market_partitions, partition_of
@@ -11,27 +12,32 @@ from marketdata_assets.pipelines.sierra import load_raw, scid_path
 
 
 class SierraTicksConfig(dg.Config):
-    full_refresh: bool = False  # ignore the checkpoint and re-read the whole trading date
+    full_refresh: bool = Field(default=False, description=(
+        "Ignore the partition's checkpoint and re-read the whole trading date from the file "
+        "(replaces the partition's raw_ticks)."))
 
 
 @dg.asset(
     group_name="sierra",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "sierra", "layer": "raw"},
+    code_version="1",
     deps=["reference_data"],
 )
 def sierra_ticks(context: dg.AssetExecutionContext, config: SierraTicksConfig,
                  warehouse: WarehouseResource, sierra: SierraResource) -> dg.MaterializeResult:
     """The partition's records exactly as Sierra Chart wrote them (trades, bid/ask updates,
     or bars when the file stores bars), each with its file and byte offset, in
-    ``raw_ticks``: the audit trail every later stage is traced back to. A re-run reads only
+    `raw_ticks`: the audit trail every later stage is traced back to. A re-run reads only
     what was appended since the partition's checkpoint; a file that shrank or was replaced
     is read again from the start. The partition's date is the instrument's trading date
     (its market's session calendar), not a UTC calendar day. Records outside every date
     partition (invalid DateTime, before MARKETDATA_PARTITIONS_START, after tomorrow) go to
-    ``quarantine`` (stage ``sierra_ticks``, rule ``timestamp_out_of_range``) under the
+    `quarantine` (stage `sierra_ticks`, rule `timestamp_out_of_range`) under the
     partition of their nearest in-range neighbour in the file: counted here as
-    ``quarantined_out_of_range``, never skipped silently."""
+    `quarantined_out_of_range`, never skipped silently."""
     instrument, trading_date = partition_of(context)
     path = scid_path(sierra.directory(), instrument)
     if not path.exists():
@@ -46,4 +52,4 @@ def sierra_ticks(context: dg.AssetExecutionContext, config: SierraTicksConfig,
     context.log.info("%s %s: %d new records from byte %d, %d rows in partition, %d new out-of-range "
                      "records quarantined", instrument, trading_date, result.details["appended_rows"],
                      result.details["start_offset"], result.rows_out, result.details["appended_out_of_range"])
-    return dg.MaterializeResult(metadata=step_metadata(result))
+    return dg.MaterializeResult(metadata=step_metadata(result, "raw_ticks"))

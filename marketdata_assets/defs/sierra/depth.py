@@ -1,31 +1,27 @@
 """Sierra Chart ``.depth`` records → ``depth_events`` (asset ``sierra_depth``)."""
 
 import dagster as dg
+from pydantic import Field
 
 from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.errors import CorruptFile
 from marketdata_assets.pipelines.depth import load_depth
-from marketdata_assets.storage.warehouse.schema import table
-
-
-def table_metadata(table_name: str, rows: int) -> dict:
-    """``dagster/row_count`` and ``dagster/column_schema`` of a warehouse table's partition."""
-    tbl = table(table_name)
-    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in tbl.columns])
-    return {"dagster/row_count": dg.MetadataValue.int(int(rows)),
-            "dagster/column_schema": dg.MetadataValue.table_schema(schema)}
 
 
 class SierraDepthConfig(dg.Config):
-    full_refresh: bool = False  # ignore the checkpoints and re-read the trading date from every file
+    full_refresh: bool = Field(default=False, description=(
+        "Ignore the checkpoints and re-read the trading date from every .depth file."))
 
 
 @dg.asset(
     group_name="sierra",
     partitions_def=market_partitions,
-    kinds={"python", "sql"},
+    kinds={"numpy", "pandas", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "sierra", "layer": "raw"},
+    code_version="1",
     deps=["reference_data"],
     check_specs=[dg.AssetCheckSpec("depth_quarantined_share", asset="sierra_depth",
                                    description="quarantined depth records stay below the configured share, "
@@ -34,11 +30,12 @@ class SierraDepthConfig(dg.Config):
 def sierra_depth(context: dg.AssetExecutionContext, config: SierraDepthConfig, warehouse: WarehouseResource,
                  sierra: SierraResource, depth: DepthResource) -> dg.MaterializeResult:
     """The partition's market-depth records exactly as Sierra Chart wrote them, in
-    ``depth_events`` (command code, flags, price, quantity, file and byte offset): what the
+    `depth_events` (command code, flags, price, quantity, file and byte offset): what the
     order book is replayed from, for spreads, liquidity and an auditor's replay. A trading
     date spans two UTC-day files (CME: from 17:00 Chicago the day before); exactly its
     records are read from both. Each file is checkpointed with the book after its last
-    batch, so a re-run reads only what was appended; bad records go to ``quarantine``."""
+    batch, so a re-run reads only what was appended; bad records go to `quarantine`. The
+    partition's date is the instrument's trading date, not a UTC day."""
     instrument, trading_date = partition_of(context)
     settings = depth.settings()
     with warehouse.open() as wh:
@@ -59,6 +56,6 @@ def sierra_depth(context: dg.AssetExecutionContext, config: SierraDepthConfig, w
         metadata={"quarantined_share": share, "threshold": settings.max_quarantined_share,
                   "reconciliation": result.details["reconciliation"],
                   "quarantined_by_rule": result.details["quarantined_by_rule"]})
-    return dg.MaterializeResult(metadata={**step_metadata(result), "files": dg.MetadataValue.json(result.details["files"]),
-                                          **table_metadata("depth_events", result.rows_out)},
+    return dg.MaterializeResult(metadata={**step_metadata(result, "depth_events"),
+                                          "files": dg.MetadataValue.json(result.details["files"])},
                                 check_results=[check])

@@ -59,6 +59,9 @@ def evaluate_depth(context, sierra: SierraResource, depth_dir, known_instruments
 @dg.sensor(
     name="sierra_depth_sensor",
     target=dg.AssetSelection.assets("sierra_depth"),
+    description="Watches MARKETDATA_SIERRA_DEPTH_DIR for new and grown .depth files and requests sierra_depth "
+                "for every trading date they touch (book_snapshots follows by automation). Runs beside "
+                "sierra_files_sensor, which launches sierra_chain for the .scid files.",
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

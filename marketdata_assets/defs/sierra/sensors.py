@@ -24,6 +24,7 @@ import dagster as dg
 
 from marketdata_assets.defs.partitions import date_range, instrument_partitions, key_for
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_CHECK_KEYS, SIERRA_CHAIN_KEYS, sierra_chain_job
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.pipelines.sierra import file_dates
 from marketdata_assets.sources.sierra.discovery import scan_directory
@@ -84,7 +85,9 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates
                     done = set()
                 wanted = [d for d in wanted if d not in done]
             for d in wanted:
-                requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument)))
+                requests.append(dg.RunRequest(
+                    run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument),
+                    asset_selection=SIERRA_CHAIN_KEYS, asset_check_keys=SIERRA_CHAIN_CHECK_KEYS))
     finally:
         if wh is not None:
             wh.close()
@@ -108,7 +111,9 @@ def target_partitions(context, asset: str = "sierra_ticks") -> dg.PartitionsDefi
 
 @dg.sensor(
     name="sierra_files_sensor",
-    target=dg.AssetSelection.assets("sierra_ticks"),
+    job=sierra_chain_job,
+    description="Watches MARKETDATA_SIERRA_DATA_DIR for new, grown and replaced .scid files and launches "
+                "sierra_chain for every trading date they touch (new instruments become partitions).",
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )

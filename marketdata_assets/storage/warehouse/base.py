@@ -16,14 +16,35 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import pandas as pd
 
+from marketdata_assets.errors import StorageError
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
 
-SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
+MIGRATIONS_PACKAGE = "marketdata_assets.migrations"   # the top-level sql/, mapped by setup.py
+_MIGRATION_NAME = re.compile(r"[0-9]{3}_\w+\.sql")
 _PYFORMAT = re.compile(r"%\((\w+)\)s")
+
+
+def migration_files(dialect: str, optional_available: bool = False) -> list[Traversable]:
+    """The numbered migrations of ``dialect`` shipped in the package, in order; ``1xx`` files
+    are optional features (TimescaleDB), included only when ``optional_available``.
+
+    Raises :class:`StorageError` when the package holds none: a warehouse without its
+    schema would only fail later, at the first read, with "no such table"."""
+    try:
+        folder = resources.files(MIGRATIONS_PACKAGE) / dialect
+        files = sorted((f for f in folder.iterdir() if _MIGRATION_NAME.fullmatch(f.name)), key=lambda f: f.name)
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError) as exc:
+        raise StorageError(f"no {dialect} migrations in package {MIGRATIONS_PACKAGE}: {exc} "
+                           "(was the package built without its sql/ data?)") from exc
+    if not files:
+        raise StorageError(f"no {dialect} migrations (NNN_name.sql) in package {MIGRATIONS_PACKAGE} "
+                           "(was the package built without its sql/ data?)")
+    return [f for f in files if not f.name.startswith("1") or optional_available]
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,7 @@ class Warehouse(ABC):
     # -- lifecycle ----------------------------------------------------------------------
     @abstractmethod
     def migrate(self) -> list[str]:
-        """Apply the numbered migrations in ``sql/<dialect>/`` not applied yet; return their names."""
+        """Apply the numbered migrations of ``sql/<dialect>/`` (package data) not applied yet; return their names."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -83,10 +104,8 @@ class Warehouse(ABC):
     def __exit__(self, *exc):
         self.close()
 
-    def _migration_files(self, optional_available: bool = False) -> list[Path]:
-        files = sorted((SQL_DIR / self.dialect).glob("[0-9][0-9][0-9]_*.sql"))
-        # 1xx files are optional features (TimescaleDB), applied only when available
-        return [f for f in files if not f.name.startswith("1") or optional_available]
+    def _migration_files(self, optional_available: bool = False) -> list[Traversable]:
+        return migration_files(self.dialect, optional_available)
 
     # -- writes -------------------------------------------------------------------------
     def replace_partition(self, table_name: str, frame: pd.DataFrame, scope: dict, *,
