@@ -9,10 +9,13 @@ aggregated value decoded with numpy (``pgarrays``), with server-side bound param
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 
 from marketdata_assets.errors import StorageError
 from marketdata_assets.storage.warehouse import pgarrays, pgcopy
@@ -80,6 +83,7 @@ class PostgresWarehouse(Warehouse):
         collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                released = self._release_cold(tbl, scope, min_offset)
                 cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
                 with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
                     cp.write(payload)
@@ -88,7 +92,45 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise StorageError(f"postgres write to {tbl.name} failed: {type(exc).__name__}: "
                                f"{exc.diag.message_primary or exc}") from exc
+        self._forget_files(released)
         return len(frame)
+
+    int16_reads = True
+
+    @contextmanager
+    def transaction(self):
+        try:
+            with self.conn.transaction():
+                yield
+        except psycopg.Error as exc:
+            raise StorageError(f"postgres transaction failed: {type(exc).__name__}: "
+                               f"{exc.diag.message_primary or exc}") from exc
+
+    def tx_execute(self, sql, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params or {})
+            return cur.rowcount
+
+    def tx_insert(self, table_name, frame):
+        tbl = table(table_name)
+        cols = prepare(tbl, frame)
+        with self.conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                pgsql.Identifier(tbl.name), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols))) as cp:
+            cp.write(pgcopy.encode(cols))
+        return len(frame)
+
+    def lock_partition(self, table_name, instrument, trading_date):
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                          (f"{table_name}|{instrument}|{str(trading_date)[:10]}",))
+
+    @contextmanager
+    def _snapshot(self):
+        if self.conn.info.transaction_status != TransactionStatus.IDLE:
+            yield
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
 
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         cur.execute(
@@ -126,7 +168,7 @@ class PostgresWarehouse(Warehouse):
             cur.execute(stmt)
         return len(frame)
 
-    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
+    def read_hot(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)

@@ -7,6 +7,7 @@ write lock up front (``BEGIN IMMEDIATE``) and wait up to 60 s for concurrent wri
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -80,11 +81,29 @@ class SQLiteWarehouse(Warehouse):
         where, params = self._where(tbl, scope, min_offset)
         insert = f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
         with self._tx() as cur:
+            released = self._release_cold(tbl, scope, min_offset)
             cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
             cur.executemany(insert, rows)
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
+        self._forget_files(released)
         return len(rows)
+
+    def transaction(self):
+        return self._tx()
+
+    def tx_execute(self, sql, params=None):
+        return self.conn.execute(self.to_qmark(sql), params or {}).rowcount
+
+    def tx_insert(self, table_name, frame):
+        tbl = table(table_name)
+        names, rows = self._rows(tbl, frame, None)
+        self.conn.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
+                              f"VALUES ({', '.join('?' * len(names))})", rows)
+        return len(rows)
+
+    def _snapshot(self):
+        return nullcontext() if self.conn.in_transaction else _read_tx(self.conn)
 
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         names, rows = self._rows(table("ingest_checkpoints"), cp.as_frame(), None)
@@ -100,7 +119,7 @@ class SQLiteWarehouse(Warehouse):
                             f"VALUES ({', '.join('?' * len(names))})", rows)
         return len(rows)
 
-    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
+    def read_hot(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)
@@ -120,6 +139,16 @@ class SQLiteWarehouse(Warehouse):
         with self._tx() as cur:
             cur.execute(self.to_qmark(sql), params or {})
             return cur.rowcount
+
+
+@contextmanager
+def _read_tx(conn: sqlite3.Connection):
+    """A deferred read transaction: every read inside sees the same WAL snapshot."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 class _Tx:
