@@ -21,12 +21,16 @@ from marketdata_assets.defs.reference.assets import reference_data
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
+from marketdata_assets.defs.storage.assets import cold_archive
+from marketdata_assets.defs.storage.resources import ArchiveResource
+from marketdata_assets.defs.storage.schedules import archive_nightly, cold_archive_job
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
+STORAGE_ASSETS = [cold_archive]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -38,16 +42,17 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource()}
+            "metadata_providers": MetadataProvidersResource(), "archive_store": ArchiveResource()}
 
 
 defs = dg.Definitions(
-    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS],
+    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS,
+            *STORAGE_ASSETS],
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
              sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job],
-    schedules=[catalog_daily_schedule],
+    jobs=[provider_bootstrap_job, catalog_daily_job, cold_archive_job],
+    schedules=[catalog_daily_schedule, archive_nightly],
     resources=resources(),
     executor=dg.in_process_executor,
 )

@@ -120,6 +120,9 @@ class Settings:
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
+    # storage lifecycle (README "Storage lifecycle")
+    archive_url: str = "var/archive"
+    hot_days: int = 30
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -185,4 +188,6 @@ def get_settings() -> Settings:
         sidecar_heartbeat_stale_s=_int("MARKETDATA_SIDECAR_HEARTBEAT_STALE_S", 30),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
+        archive_url=_env("MARKETDATA_ARCHIVE_URL", str(var_dir / "archive")),
+        hot_days=_int("MARKETDATA_HOT_DAYS", 30),
     )

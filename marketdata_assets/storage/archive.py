@@ -56,6 +56,7 @@ def archive_partition(wh: Warehouse, root: str, instrument: str, trading_date: d
     """Move every table's rows of one partition to the archive under ``root`` (see the module
     docstring). Returns what this call archived; an already archived or empty table is skipped."""
     day = str(trading_date)[:10]
+    root = archive_files.normalize_root(root)
     done = []
     for name in tables:
         item = _archive_table(wh, root, name, instrument, day, now or pd.Timestamp.now(tz="UTC"))

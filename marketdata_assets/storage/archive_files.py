@@ -20,6 +20,7 @@ import io
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,12 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     if "://" in uri:
         return pafs.FileSystem.from_uri(uri)
     return pafs.LocalFileSystem(), str(uri)
+
+
+def normalize_root(root: str) -> str:
+    """The archive root as recorded in the manifest: a URI as given, a local path made absolute
+    (so reads work from any working directory)."""
+    return root.rstrip("/") if "://" in root else str(Path(root).resolve())
 
 
 def partition_uri(root: str, table_name: str, instrument: str, trading_date: date | str) -> str:
