@@ -22,6 +22,12 @@ from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.defs.storage.assets import cold_archive
+from marketdata_assets.defs.storage.backups import (
+    BackupResource,
+    warehouse_backup,
+    warehouse_backup_job,
+    warehouse_backup_schedule,
+)
 from marketdata_assets.defs.storage.resources import ArchiveResource
 from marketdata_assets.defs.storage.schedules import archive_nightly, cold_archive_job
 
@@ -30,7 +36,7 @@ PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
-STORAGE_ASSETS = [cold_archive]
+STORAGE_ASSETS = [cold_archive, warehouse_backup]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -42,7 +48,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "archive_store": ArchiveResource()}
+            "metadata_providers": MetadataProvidersResource(), "archive_store": ArchiveResource(),
+            "backup_store": BackupResource()}
 
 
 defs = dg.Definitions(
@@ -51,8 +58,8 @@ defs = dg.Definitions(
     asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
     sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
              sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job, cold_archive_job],
-    schedules=[catalog_daily_schedule, archive_nightly],
+    jobs=[provider_bootstrap_job, catalog_daily_job, cold_archive_job, warehouse_backup_job],
+    schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
     resources=resources(),
     executor=dg.in_process_executor,
 )

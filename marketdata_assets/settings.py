@@ -123,6 +123,8 @@ class Settings:
     # storage lifecycle (README "Storage lifecycle")
     archive_url: str = "var/archive"
     hot_days: int = 30
+    backup_dir: Path = Path("var/backups")
+    backups_kept: int = 7
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -190,4 +192,6 @@ def get_settings() -> Settings:
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
         archive_url=_env("MARKETDATA_ARCHIVE_URL", str(var_dir / "archive")),
         hot_days=_int("MARKETDATA_HOT_DAYS", 30),
+        backup_dir=Path(_env("MARKETDATA_BACKUP_DIR", str(var_dir / "backups"))),
+        backups_kept=_int("MARKETDATA_BACKUPS_KEPT", 7),
     )
