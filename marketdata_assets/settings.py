@@ -125,6 +125,7 @@ class Settings:
     hot_days: int = 30
     backup_dir: Path = Path("var/backups")
     backups_kept: int = 7
+    compress_after_days: int = 7
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -194,4 +195,5 @@ def get_settings() -> Settings:
         hot_days=_int("MARKETDATA_HOT_DAYS", 30),
         backup_dir=Path(_env("MARKETDATA_BACKUP_DIR", str(var_dir / "backups"))),
         backups_kept=_int("MARKETDATA_BACKUPS_KEPT", 7),
+        compress_after_days=_int("MARKETDATA_COMPRESS_AFTER_DAYS", 7),
     )

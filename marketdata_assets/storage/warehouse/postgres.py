@@ -1,4 +1,5 @@
-"""PostgreSQL backend (psycopg 3), with TimescaleDB hypertables when the extension exists.
+"""PostgreSQL backend (psycopg 3), with TimescaleDB hypertables and compression when the
+extension is usable (installed and preloaded: ``timescale.py``).
 
 Partition writes run ``DELETE`` of the partition's rows and a binary ``COPY`` of the new
 rows straight into the table inside one transaction. That keeps the one-transaction rule
@@ -18,7 +19,7 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
 from marketdata_assets.errors import StorageError
-from marketdata_assets.storage.warehouse import pgarrays, pgcopy
+from marketdata_assets.storage.warehouse import pgarrays, pgcopy, timescale
 from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
@@ -46,29 +47,36 @@ class PostgresWarehouse(Warehouse):
             raise StorageError(f"cannot connect to PostgreSQL at {redact(self.url)}: "
                                f"{type(exc).__name__}") from exc
         self.conn.execute("SET TIME ZONE 'UTC'")
+        self.lift_decompress_cap = timescale.has_decompress_cap(self.conn)
 
     def close(self) -> None:
         self.conn.close()
 
-    @property
-    def has_timescale(self) -> bool:
-        row = self.conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-        return row is not None
-
     def migrate(self) -> list[str]:
+        from marketdata_assets.settings import get_settings
+
         applied = []
+        decision = timescale.inspect(self.conn)
+        timescale.warn_once(decision, redact(self.url))
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            self.conn.execute("SELECT set_config('marketdata.compress_after_days', %s, true)",
+                              (str(get_settings().compress_after_days),))
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                               "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
-            for f in self._migration_files(optional_available=self.has_timescale):
+            for f in self._migration_files(optional_available=decision.apply):
                 if f.name in done:
                     continue
                 self.conn.execute(f.read_text().encode())
                 self.conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (f.name,))
                 applied.append(f.name)
         return applied
+
+    def _uncap(self) -> None:
+        """Inside a rewrite transaction on TimescaleDB: no cap on tuples decompressed (DESIGN §8)."""
+        if self.lift_decompress_cap:
+            self.conn.execute("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
 
     def _sql_where(self, tbl: Table, scope: dict, min_offset: int | None = None, dates=None):
         where, params = self._where(tbl, scope, min_offset, dates)
@@ -83,6 +91,7 @@ class PostgresWarehouse(Warehouse):
         collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                self._uncap()
                 released = self._release_cold(tbl, scope, min_offset)
                 cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
                 with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
@@ -101,6 +110,7 @@ class PostgresWarehouse(Warehouse):
     def transaction(self):
         try:
             with self.conn.transaction():
+                self._uncap()
                 yield
         except psycopg.Error as exc:
             raise StorageError(f"postgres transaction failed: {type(exc).__name__}: "
