@@ -126,6 +126,9 @@ class Settings:
     backup_dir: Path = Path("var/backups")
     backups_kept: int = 7
     compress_after_days: int = 7
+    query_cache_ttl_s: int = 3600
+    query_max_days: int = 366
+    query_max_tick_days: int = 7
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -196,4 +199,7 @@ def get_settings() -> Settings:
         backup_dir=Path(_env("MARKETDATA_BACKUP_DIR", str(var_dir / "backups"))),
         backups_kept=_int("MARKETDATA_BACKUPS_KEPT", 7),
         compress_after_days=_int("MARKETDATA_COMPRESS_AFTER_DAYS", 7),
+        query_cache_ttl_s=_int("MARKETDATA_QUERY_CACHE_TTL_S", 3600),
+        query_max_days=_int("MARKETDATA_QUERY_MAX_DAYS", 366),
+        query_max_tick_days=_int("MARKETDATA_QUERY_MAX_TICK_DAYS", 7),
     )

@@ -85,6 +85,7 @@ def _archive_table(wh: Warehouse, root: str, name: str, instrument: str, day: st
                 "min_ts": _ts(ts, "min"), "max_ts": _ts(ts, "max"),
                 "schema_version": archive_files.schema_version(tbl), "archived_at": now,
             }]))
+            wh.bump_version(instrument, day)
             where, params = wh._where(tbl, scope)
             deleted = wh.tx_execute(f"DELETE FROM {tbl.name}{where}", params)  # noqa: S608
             if deleted != info.rows:
@@ -129,6 +130,7 @@ def restore_partitions(wh: Warehouse, instrument: str, first: date | str, last: 
             if still.empty:
                 continue
             wh.tx_insert(tbl.name, wh.checked_rows(tbl, entry))
+            wh.bump_version(entry.instrument, entry.trading_date)
             wh.tx_execute(_DROP_MANIFEST, {"t": tbl.name, "i": entry.instrument, "d": entry.trading_date})
         archive_files.remove(entry.path)
         log.info("restored %s %s %s: %d rows from %s", tbl.name, entry.instrument, entry.trading_date,

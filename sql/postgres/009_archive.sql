@@ -16,3 +16,12 @@ CREATE TABLE IF NOT EXISTS archive_manifest (
     archived_at    timestamptz NOT NULL,
     PRIMARY KEY (table_name, instrument, trading_date)
 );
+
+-- Write generation of each partition: bumped in the transaction of every partition write,
+-- archive and restore; the query cache (storage/query_cache.py) compares it to refuse stale answers.
+CREATE TABLE IF NOT EXISTS partition_versions (
+    instrument   text   NOT NULL,
+    trading_date date   NOT NULL,
+    version      bigint NOT NULL,
+    PRIMARY KEY (instrument, trading_date)
+);

@@ -17,3 +17,12 @@ CREATE TABLE IF NOT EXISTS archive_manifest (
     PRIMARY KEY (table_name, instrument, trading_date)
 );
 
+
+-- Write generation of each partition: bumped in the transaction of every partition write,
+-- archive and restore; the query cache (storage/query_cache.py) compares it to refuse stale answers.
+CREATE TABLE IF NOT EXISTS partition_versions (
+    instrument   TEXT    NOT NULL,
+    trading_date TEXT    NOT NULL,
+    version      INTEGER NOT NULL,
+    PRIMARY KEY (instrument, trading_date)
+);

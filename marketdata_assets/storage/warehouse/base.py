@@ -115,12 +115,22 @@ class Warehouse(ABC):
         (SQLite: the write transaction already holds the database lock)."""
         return None
 
+    def bump_version(self, instrument: str, trading_date) -> None:
+        """Inside a write transaction: a new generation of the partition (``partition_versions``)."""
+        self.tx_execute("INSERT INTO partition_versions (instrument, trading_date, version) "
+                        "VALUES (%(i)s, %(d)s, 1) ON CONFLICT (instrument, trading_date) "
+                        "DO UPDATE SET version = partition_versions.version + 1",
+                        {"i": instrument, "d": str(trading_date)[:10]})
+
     def _release_cold(self, tbl: Table, scope: dict, min_offset: int | None) -> list[str]:
-        """Inside a partition write: take the partition back from the archive (see the module
-        docstring); returns the files to remove once the transaction commits."""
+        """Inside a partition write: bump the partition's version and take it back from the
+        archive (see the module docstring); returns the files to remove after the commit."""
+        whole_partition = "instrument" in scope and "trading_date" in scope
+        if tbl.partitioned and whole_partition:
+            self.bump_version(scope["instrument"], scope["trading_date"])
         if not cold.is_archived(tbl.name):
             return []
-        if "instrument" in scope and "trading_date" in scope:
+        if whole_partition:
             self.lock_partition(tbl.name, scope["instrument"], scope["trading_date"])
         entries = self._manifest(tbl.name, scope)
         whole = not cold.extra_scope(scope) and min_offset is None

@@ -95,6 +95,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("rows", "i8"), ("bytes", "i8"), ("sha256", "text"), ("min_ts", "ts"), ("max_ts", "ts"),
         ("schema_version", "text"), ("archived_at", "ts"),
     )),
+    Table("partition_versions", (("instrument", "text"), ("trading_date", "date"), ("version", "i8"))),
     # -- catalog (004_catalog.sql) --------------------------------------------------------
     Table("data_providers", (
         ("name", "text"), ("priority", "i8"), ("metadata_priority", "i8"), ("base_url", "text"),
