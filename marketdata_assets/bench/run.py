@@ -87,11 +87,17 @@ def _migrated(url: str) -> str:
 
 
 def _optional_plans(work: Path, n) -> dict:
-    """Benchmarks of the quality and streaming parts, registered by their own modules."""
+    """Benchmarks of the quality, storage-lifecycle and streaming parts, registered by their own modules."""
     plans = {}
     try:
         from marketdata_assets.bench import quality
         plans["quality"] = lambda: quality.run(n)
+    except ImportError:
+        pass
+    try:
+        from marketdata_assets.bench import archive
+        from marketdata_assets.settings import get_settings
+        plans["archive"] = lambda: archive.run(work, n, get_settings().redis_url)
     except ImportError:
         pass
     try:
