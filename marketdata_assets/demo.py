@@ -149,7 +149,12 @@ def run_demo() -> int:
     print(served.to_string(index=False) if len(served) else "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
-    ok = (failed == 0 and not provider_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
+    from marketdata_assets.demo_storage import run_storage_demo
+
+    storage_failures = run_storage_demo(instance, res, settings, parts, quiet)
+    for what in storage_failures:
+        print(f"FAILED storage lifecycle: {what}")
+    ok = (failed == 0 and not provider_failures and not storage_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
           and len(served) > 0 and indicator_rows > 0)
     print("\nOK" if ok else "\nFAILED")
     return 0 if ok else 1
