@@ -6,9 +6,11 @@
 
 Rules: ``start`` is inclusive and ``end`` exclusive, both instants (ISO text, ``datetime`` or
 ``pd.Timestamp``; naive means UTC); rows come sorted by ``ts`` then instrument, with the
-columns and dtypes of ``Warehouse.read`` (``ts`` ``datetime64[us, UTC]``). Timeframes are the
-stored ones (``1m 5m 15m 1h 4h 1d``; ``1d`` = session bars); ``origin`` narrows bars and
-indicators to ``sierra`` / ``provider`` / ``projectx``. Every read spans hot tables and the
+columns and dtypes of ``Warehouse.read`` (``ts`` ``datetime64[us, UTC]``). Bars of the stored
+timeframes (``1m 5m 15m 1h 4h 1d``; ``1d`` = session bars) are read as stored; any other
+``<n>m`` / ``<n>h`` (up to a day) is built from the 1m bars, anchored at each session open
+(``transforms/resample.py``). ``origin`` narrows bars and indicators to ``sierra`` /
+``provider`` / ``projectx``. Every read spans hot tables and the
 cold archive (``Warehouse.read``). Pass a :class:`~marketdata_assets.storage.query_cache.QueryCache`
 to serve repeated historical queries from Redis.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -26,6 +28,7 @@ import pyarrow as pa
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.storage.warehouse import Warehouse
+from marketdata_assets.transforms.resample import resample_bars, step_us
 
 TABLE_OF = {"bars": "ohlc_bars", "ticks": "ticks", "indicators": "indicators"}
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")
@@ -74,8 +77,9 @@ class Query:
             timeframe = origin = None
         else:
             timeframe = timeframe or "1m"
-            if timeframe not in TIMEFRAMES:
-                raise BadQuery(f"timeframe: {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
+            if timeframe not in TIMEFRAMES and (kind != "bars" or step_us(timeframe) is None):
+                allowed = ", ".join(TIMEFRAMES) + (" or <n>m / <n>h up to a day" if kind == "bars" else "")
+                raise BadQuery(f"timeframe: {timeframe!r} is not one of {allowed}")
             if origin is not None and origin not in ORIGINS:
                 raise BadQuery(f"origin: {origin!r} is not one of {', '.join(ORIGINS)}")
         return cls(kind, tuple(names), lo, hi, timeframe, origin)
@@ -109,11 +113,24 @@ def scope_of(q: Query, instrument: str) -> dict:
     return scope
 
 
+def _resampled(wh: Warehouse, q: Query, instrument: str) -> pd.DataFrame:
+    from marketdata_assets.model.sessions import market_for_instrument
+
+    rows = wh.read("ohlc_bars", {**scope_of(q, instrument), "timeframe": "1m"}, order_by=("ts",), dates=q.dates())
+    market = market_for_instrument(instrument)
+    opens = {(instrument, d): market.session_open_us(date.fromisoformat(d)) for d in rows["trading_date"].unique()}
+    return resample_bars(rows, q.timeframe, opens)
+
+
 def run(wh: Warehouse, q: Query) -> pd.DataFrame:
-    """The rows of ``q`` (see the module docstring), uncached."""
+    """The rows of ``q`` (see the module docstring), uncached. A resampled bar is returned
+    when its start lies in [start, end)."""
     frames = []
     for instrument in q.instruments:
-        rows = wh.read(TABLE_OF[q.kind], scope_of(q, instrument), order_by=("ts",), dates=q.dates())
+        if q.kind == "bars" and q.timeframe not in TIMEFRAMES:
+            rows = _resampled(wh, q, instrument)
+        else:
+            rows = wh.read(TABLE_OF[q.kind], scope_of(q, instrument), order_by=("ts",), dates=q.dates())
         frames.append(rows[(rows["ts"] >= q.start) & (rows["ts"] < q.end)])
     present = [f for f in frames if len(f)]
     if not present:

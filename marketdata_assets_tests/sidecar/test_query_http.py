@@ -82,7 +82,7 @@ def test_ticks_as_arrow_stream(settings):
 @pytest.mark.parametrize(("query", "message"), [
     ("/bars?instrument=ESH24&start=2024-03-07", "end: required"),
     ("/bars?instrument=ES/../x&" + RANGE, "instrument"),
-    ("/bars?instrument=ESH24&timeframe=7m&" + RANGE, "timeframe"),
+    ("/bars?instrument=ESH24&timeframe=7x&" + RANGE, "timeframe"),
     ("/bars?instrument=ESH24&start=2024-03-07&end=2026-03-07", "exceeds the limit of 366 days"),
     ("/ticks?instrument=ESH24&" + RANGE, "exceeds the limit of 2 days for /ticks"),
     ("/bars?instrument=" + ",".join(f"A{i}" for i in range(21)) + "&" + RANGE, "at most 20"),

@@ -60,7 +60,8 @@ def test_range_is_start_inclusive_end_exclusive_and_sorted(filled):
     (("bars", "../etc", START, END), "instrument"),
     (("bars", "ESH24", END, START), "end: must be after start"),
     (("bars", "ESH24", "yesterday", END), "start"),
-    (("bars", "ESH24", START, END, "7m"), "timeframe"),
+    (("bars", "ESH24", START, END, "7x"), "timeframe"),
+    (("indicators", "ESH24", START, END, "7m"), "timeframe"),
 ])
 def test_bad_parameters_are_refused_naming_the_parameter(args, message):
     with pytest.raises(BadQuery, match=message):
@@ -103,3 +104,13 @@ def test_a_change_to_a_covered_partition_is_never_served_stale(filled, cache, tm
 
     pd.testing.assert_frame_equal(after, run(filled, q))
     assert cache.stats() == {"hits": 0, "misses": 2, "evictions": 1}
+
+
+def test_bars_of_a_non_stored_timeframe_come_from_the_1m_bars(filled, tmp_path):
+    archive_partition(filled, str(tmp_path), "ESH24", DAY)
+
+    bars = read_bars(filled, "ESH24", START, END, timeframe="10m")
+
+    assert bars["timeframe"].unique().tolist() == ["10m"]
+    assert set(bars["trading_date"]) == {DAY, NEXT}            # the cold day too
+    assert bars["volume"].sum() == 2 * 10 * 10.0              # every 1m bar counted once
