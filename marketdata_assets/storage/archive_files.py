@@ -91,9 +91,10 @@ def to_arrow(tbl: Table, frame: pd.DataFrame) -> pa.Table:
     arrays = []
     for name, kind in tbl.columns:
         series = frame[name] if name in frame.columns else pd.Series([None] * len(frame), dtype=object)
-        if kind == "date":
-            values = pd.to_datetime(series.astype(object).where(series.notna(), None)).dt.date
-            arrays.append(pa.array(values.astype(object).where(series.notna(), None), type=pa.date32()))
+        if kind == "date":   # ISO text, one or two distinct values per partition: convert the distinct ones
+            codes, uniques = pd.factorize(series, use_na_sentinel=True)
+            days = pa.array([date.fromisoformat(str(u)[:10]) for u in uniques], type=pa.date32())
+            arrays.append(days.take(pa.array(codes, mask=codes < 0)))
         elif kind == "ts":
             arrays.append(pa.array(pd.to_datetime(series, utc=True).dt.as_unit("us"), type=_ARROW[kind]))
         elif kind in ("i8", "i2"):
