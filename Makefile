@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export MARKETDATA_VAR_DIR ?= var
+# first trading date of the sample data (sources/sierra/sample.py SAMPLE_DATES[0]): with the
+# sample data, the date partitions start there instead of 2020-01-01
+SAMPLE_START := 2024-03-07
 
 .PHONY: install demo dev test test-fast bench lint services clean
 
@@ -23,7 +26,9 @@ demo: install
 dev: install
 	$(BIN)/python -c "from pathlib import Path; from marketdata_assets.demo import prepare_dagster_home; prepare_dagster_home(Path('$(MARKETDATA_VAR_DIR)'))"
 	@test -n "$$MARKETDATA_SIERRA_DATA_DIR" || $(BIN)/marketdata sample-data $(MARKETDATA_VAR_DIR)/sierra >/dev/null
-	DAGSTER_HOME=$(abspath $(MARKETDATA_VAR_DIR))/dagster $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	DAGSTER_HOME=$(abspath $(MARKETDATA_VAR_DIR))/dagster \
+	MARKETDATA_PARTITIONS_START="$${MARKETDATA_PARTITIONS_START:-$$(test -n "$$MARKETDATA_SIERRA_DATA_DIR" || echo $(SAMPLE_START))}" \
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 ## make test: the whole suite against the real PostgreSQL and Redis (started if needed)
 test: install services

@@ -9,7 +9,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="marketdata", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("sample-data", help="write realistic sample .scid files into DIR")
+    p = sub.add_parser("sample-data", help="write realistic sample .scid files into DIR "
+                                           "(and matching .depth files into DIR/MarketDepthData)")
     p.add_argument("dir")
     p.add_argument("--seed", type=int, default=7)
     sub.add_parser("demo", help="materialize the Sierra path on sample data into SQLite and print a summary")
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the streaming sidecar: tail .scid files into Redis (see README 'Streaming sidecar')")
     sub.add_parser("fake-providers", add_help=False,
                    help="local fake REST providers on 127.0.0.1 (--port N, --fault yahoo=429,retry_after=1)")
+    sub.add_parser("fake-gateway", add_help=False,
+                   help="local fake ProjectX gateway on 127.0.0.1 (--port N, --fault retrieveBars=429,count=2)")
     b = sub.add_parser("bench", help="run the benchmarks, write var/bench/results.json")
     b.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
     b.add_argument("--scale", type=float, default=1.0, help="fraction of the standard sizes (for a quick look)")
@@ -30,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
         from marketdata_assets.sources.sierra.sample import write_sample_data
 
         for path in write_sample_data(args.dir, seed=args.seed):
+            print(path)
+        from marketdata_assets.sources.sierra.depth_sample import write_sample_depth
+
+        for path in write_sample_depth(args.dir, f"{args.dir}/MarketDepthData", seed=args.seed):
             print(path)
         return 0
     if args.command == "demo":
@@ -54,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         if not any(a == "--port" or a.startswith("--port=") for a in rest):
             rest = ["--port", str(get_settings().fake_providers_port), *rest]
         return fake_main(rest)
+    if args.command == "fake-gateway":
+        from marketdata_assets.fakegateway import main as gateway_main
+
+        return gateway_main(rest)
     if args.command == "bench":
         from marketdata_assets.bench.run import run_benchmarks
 

@@ -1,25 +1,33 @@
-"""The code location: wiring only. Reads no environment at import."""
+"""The code location: wiring only. Reads no environment at import: ``defs`` is built lazily."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from marketdata_assets.defs.bars.assets import ohlc_bars
+from marketdata_assets.defs.bars.book import book_snapshots
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
+from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.live.sensors import live_stream, sidecar_heartbeat_check, sidecar_heartbeat_sensor
+from marketdata_assets.defs.partitions import with_partitions_start
+from marketdata_assets.defs.projectx.assets import projectx_bars
+from marketdata_assets.defs.projectx.jobs import projectx_bootstrap_job
+from marketdata_assets.defs.projectx.resources import ProjectXResource
 from marketdata_assets.defs.providers.assets import provider_bars, symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import provider_bootstrap_job, provider_intraday_sensor
 from marketdata_assets.defs.quality.assets import validated_bars, validated_ticks
 from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.assets import sierra_ticks
+from marketdata_assets.defs.sierra.depth import sierra_depth
+from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.defs.storage.assets import cold_archive
 from marketdata_assets.defs.storage.backups import (
@@ -30,12 +38,15 @@ from marketdata_assets.defs.storage.backups import (
 )
 from marketdata_assets.defs.storage.resources import ArchiveResource
 from marketdata_assets.defs.storage.schedules import archive_nightly, cold_archive_job
+from marketdata_assets.settings import Settings, get_settings
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
 PROVIDER_ASSETS = [symbol_map, provider_bars]
 FEATURE_ASSETS = [indicators, live_stream]
+PROJECTX_ASSETS = [projectx_bars, live_ticks]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
+DEPTH_ASSETS = [sierra_depth, book_snapshots]
 STORAGE_ASSETS = [cold_archive, warehouse_backup]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
@@ -48,18 +59,30 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "archive_store": ArchiveResource(),
-            "backup_store": BackupResource()}
+            "metadata_providers": MetadataProvidersResource(), "depth": DepthResource(),
+            "projectx": ProjectXResource(), "archive_store": ArchiveResource(), "backup_store": BackupResource()}
 
 
-defs = dg.Definitions(
-    assets=[*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS, *FEATURE_ASSETS,
-            *STORAGE_ASSETS],
-    asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
-    sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-             sidecar_heartbeat_sensor],
-    jobs=[provider_bootstrap_job, catalog_daily_job, cold_archive_job, warehouse_backup_job],
-    schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
-    resources=resources(),
-    executor=dg.in_process_executor,
-)
+def build_defs(settings: Settings | None = None) -> dg.Definitions:
+    """The code location. Settings are read here, when the Definitions are built, never at
+    import: the date partitions start at ``MARKETDATA_PARTITIONS_START``."""
+    start = (settings or get_settings()).partitions_start
+    return dg.Definitions(
+        assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
+                                      *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS, *STORAGE_ASSETS],
+                                     start),
+        asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
+        sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
+                 sidecar_heartbeat_sensor, sierra_depth_sensor],
+        jobs=[provider_bootstrap_job, catalog_daily_job, projectx_bootstrap_job, cold_archive_job,
+              warehouse_backup_job],
+        schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
+        resources=resources(),
+        executor=dg.in_process_executor,
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dagster dev`` / the code server loads (lazily: no settings read at import)."""
+    return build_defs()

@@ -9,10 +9,14 @@ summary. Exit status 0 only when every run succeeded and every partition reconci
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pandas as pd
+
+from marketdata_assets.settings import Settings
+from marketdata_assets.transforms.partition_dates import DateRange
 
 DAGSTER_YAML = """# Written by `marketdata demo` / `make dev`: local SQLite storage under this directory.
 telemetry:
@@ -30,16 +34,33 @@ def prepare_dagster_home(var_dir: Path) -> Path:
     return home
 
 
-def partitions_in(data_dir: Path, market_of) -> list[tuple[str, str]]:
-    from marketdata_assets.sources.sierra.discovery import scan_directory, trading_dates_in
+def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str, str]]:
+    """(trading date, instrument) of every partition the files hold inside ``dates``; records
+    outside them are reported here and quarantined by the partition that answers for them."""
+    from marketdata_assets.pipelines.sierra import file_dates
+    from marketdata_assets.sources.sierra.discovery import scan_directory
 
     out = []
     for f in scan_directory(data_dir):
         if f.instrument is None:
             print(f"skipping {f.path}: {f.error}")
             continue
-        out += [(d, f.instrument) for d in trading_dates_in(f.path, market_of(f.instrument))]
+        found = file_dates(f.path, market_of(f.instrument), dates)
+        if found.out_of_range:
+            print(f"{f.path}: {found.out_of_range} records outside the partitions {dates.first}..{dates.last} "
+                  "(quarantined as timestamp_out_of_range)")
+        out += [(d, f.instrument) for d in found.dates]
     return out
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """On the sample data, the date partitions start at its first date (unless
+    ``MARKETDATA_PARTITIONS_START`` says otherwise), so the UI shows a mostly filled space."""
+    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+
+    if "MARKETDATA_SIERRA_DATA_DIR" in os.environ or os.environ.get("MARKETDATA_PARTITIONS_START"):
+        return settings
+    return dataclasses.replace(settings, partitions_start=SAMPLE_DATES[0].isoformat())
 
 
 def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -90,44 +111,73 @@ def quarantined_by_rule(wh) -> pd.DataFrame:
 def run_demo() -> int:
     from marketdata_assets.settings import get_settings
 
-    settings = get_settings()
+    settings = demo_settings(get_settings())
     prepare_dagster_home(settings.var_dir)
+    from marketdata_assets.demo_live import start_live_demo
+
+    live = start_live_demo(settings.var_dir)  # the sidecar's provider loop, beside everything below
     data_dir = settings.sierra_data_dir
     if "MARKETDATA_SIERRA_DATA_DIR" not in os.environ:
         from marketdata_assets.sources.sierra.sample import write_sample_data
 
         paths = write_sample_data(data_dir)
         print(f"sample data: {len(paths)} .scid files in {data_dir}")
+    from marketdata_assets.demo_depth import run_depth_demo, write_demo_depth
+
+    write_demo_depth(data_dir)
 
     import dagster as dg
 
     from marketdata_assets.definitions import FEATURE_ASSETS, SIERRA_ASSETS, resources
-    from marketdata_assets.defs.partitions import instrument_partitions, key_for
+    from marketdata_assets.defs.partitions import (
+        build_market_partitions,
+        date_range,
+        instrument_partitions,
+        key_for,
+        with_partitions_start,
+    )
     from marketdata_assets.demo_providers import DEMO_INSTRUMENTS, run_provider_demo
     from marketdata_assets.model.sessions import market_for_instrument
     from marketdata_assets.storage.warehouse import open_warehouse
 
-    parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets))
+    assets = with_partitions_start([*SIERRA_ASSETS, *FEATURE_ASSETS], settings.partitions_start)
+    dates = date_range(build_market_partitions(settings.partitions_start))
+    print(f"date partitions: {dates.first} to {dates.last} (MARKETDATA_PARTITIONS_START)")
+    parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets), dates)
     instance = dg.DagsterInstance.get()
     instance.add_dynamic_partitions(instrument_partitions.name, sorted({i for _, i in parts}))
     res = resources()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     failed = 0
-    ref = dg.materialize([SIERRA_ASSETS[0]], instance=instance, resources=res, raise_on_error=False,
+    ref = dg.materialize([assets[0]], instance=instance, resources=res, raise_on_error=False,
                          run_config=quiet)
     failed += not ref.success
     for d, inst in parts:
-        result = dg.materialize([*SIERRA_ASSETS, *FEATURE_ASSETS],
+        result = dg.materialize(assets,
                                 selection=["sierra_ticks", "validated_ticks", "ohlc_bars", "indicators"],
                                 partition_key=key_for(d, inst), instance=instance, resources=res,
                                 raise_on_error=False, run_config=quiet)
         if not result.success:
             failed += 1
             print(f"FAILED {d}|{inst}: run {result.run_id}")
+    depth_ok, depth_summary = run_depth_demo(instance, res, parts, quiet)
     dates = sorted({d for d, _ in parts})
     provider_failures = run_provider_demo(instance, res, dates, quiet) if dates else []
     for what in provider_failures:
         print(f"FAILED provider path: {what}")
+    from marketdata_assets.demo_projectx import (
+        DEMO_FIRST,
+        DEMO_INSTRUMENT,
+        DEMO_LAST,
+        run_live_demo,
+        run_projectx_demo,
+    )
+
+    projectx_failures, projectx_figures = run_projectx_demo(instance, res, quiet)
+    live_failures, live_figures = run_live_demo(instance, res, quiet) if not projectx_failures else ([], {})
+    projectx_failures += live_failures
+    for what in projectx_failures:
+        print(f"FAILED ProjectX path: {what}")
     with open_warehouse(settings.warehouse_url) as wh:
         counts, recon, rules = summary(wh)
         served = wh.query("SELECT instrument, provider, COUNT(*) AS bars FROM raw_bars "
@@ -144,9 +194,15 @@ def run_demo() -> int:
           "(Σ kept quality_score / raw) per partition:")
     print(recon.to_string(index=False))
     print(f"\nindicators: {indicator_rows} rows")
+    print(depth_summary)
     print(f"\nprovider bars ({', '.join(DEMO_INSTRUMENTS)}) against the local fake providers, Yahoo answering "
           "HTTP 429 so the fallback serves:")
     print(served.to_string(index=False) if len(served) else "none")
+    print(f"\nProjectX backfill {DEMO_FIRST}..{DEMO_LAST} {DEMO_INSTRUMENT} against the local fake gateway "
+          "(20,000 bars per call, paged):")
+    print("  ".join(f"{k}: {v}" for k, v in projectx_figures.items()) or "none")
+    print("ProjectX live session through the sidecar (one hub drop, one stall), live_ticks replayed:")
+    print("  ".join(f"{k}: {v}" for k, v in live_figures.items()) or "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
     from marketdata_assets.demo_storage import run_storage_demo
@@ -154,7 +210,10 @@ def run_demo() -> int:
     storage_failures = run_storage_demo(instance, res, settings, parts, quiet)
     for what in storage_failures:
         print(f"FAILED storage lifecycle: {what}")
-    ok = (failed == 0 and not provider_failures and not storage_failures and bool(recon["reconciled"].all()) and len(recon) == len(parts)
-          and len(served) > 0 and indicator_rows > 0)
+    live_ok = live.finish()
+    live_partitions = 1 if "live_ticks rows" in live_figures else 0  # the live session's journal replay
+    ok = (live_ok and failed == 0 and not provider_failures and not projectx_failures and not storage_failures
+          and bool(recon["reconciled"].all()) and len(recon) == len(parts) + live_partitions
+          and len(served) > 0 and indicator_rows > 0 and depth_ok)
     print("\nOK" if ok else "\nFAILED")
     return 0 if ok else 1

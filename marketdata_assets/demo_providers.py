@@ -42,9 +42,10 @@ def run_provider_demo(instance, resources: dict, dates: list[str], quiet: dict) 
     """Materialize the provider path; returns the failed partitions (empty when all served)."""
     import dagster as dg
 
-    from marketdata_assets.definitions import defs
+    from marketdata_assets.definitions import build_defs
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
 
+    defs = build_defs()
     failed = []
     unique_assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
     keys = {k.to_user_string() for a in unique_assets for k in a.keys}

@@ -12,7 +12,7 @@ def run_storage_demo(instance, res: dict, settings, parts: list[tuple[str, str]]
     """Prints what moved and a read that spans both; returns what failed (empty when fine)."""
     import dagster as dg
 
-    from marketdata_assets.defs.partitions import key_for
+    from marketdata_assets.defs.partitions import key_for, with_partitions_start
     from marketdata_assets.defs.storage.assets import cold_archive
     from marketdata_assets.storage.archive import manifest, verify_archive
     from marketdata_assets.storage.query import read_bars
@@ -25,8 +25,9 @@ def run_storage_demo(instance, res: dict, settings, parts: list[tuple[str, str]]
     with open_warehouse(settings.warehouse_url) as wh:
         before = {t: wh.count(t) for t in ARCHIVED_TABLES}
     failures = []
+    archive_asset = with_partitions_start([cold_archive], settings.partitions_start)
     for inst in instruments:
-        result = dg.materialize([cold_archive], partition_key=key_for(oldest, inst), instance=instance,
+        result = dg.materialize(archive_asset, partition_key=key_for(oldest, inst), instance=instance,
                                 resources=res, raise_on_error=False, run_config=run_config)
         if not result.success:
             failures.append(f"cold_archive {oldest}|{inst}: run {result.run_id}")

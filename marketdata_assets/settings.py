@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
-from marketdata_assets.errors import ConfigError
+from marketdata_assets.errors import ConfigError, InvalidInstrument
+from marketdata_assets.model.instruments import validate_instrument
 
 PROVIDERS = ("yahoo", "alphavantage", "twelvedata", "polygon")
+PROJECTX_API_URL = "https://gateway-api-demo.s2f.projectx.com"
+PROJECTX_HUB_URL = "https://gateway-rtc-demo.s2f.projectx.com/hubs/market"
 
 
 class Secret:
@@ -60,6 +64,14 @@ def _float(name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _date(name: str, default: str) -> str:
+    raw = _env(name, default)
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an ISO date (YYYY-MM-DD), got {raw!r}") from exc
 
 
 def _list(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -117,6 +129,17 @@ class Settings:
     sidecar_stream_maxlen: int = 100_000
     sidecar_bars_kept: int = 5000
     sidecar_heartbeat_stale_s: int = 30
+    # sidecar provider loop
+    sidecar_provider_instruments: tuple[str, ...] = ()
+    collection_interval_s: float = 1.0
+    stale_after_s: float = 10.0
+    # ProjectX gateway
+    projectx_api_url: str = PROJECTX_API_URL
+    projectx_hub_url: str = PROJECTX_HUB_URL
+    projectx_username: str | None = None
+    projectx_api_key: Secret = field(default_factory=lambda: Secret(None))
+    journal_dir: Path = Path("var/journal")
+    projectx_stall_s: float = 15.0
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
@@ -129,6 +152,8 @@ class Settings:
     query_cache_ttl_s: int = 3600
     query_max_days: int = 366
     query_max_tick_days: int = 7
+    # first date of the date partitions (ISO); records before it are quarantined, not loaded
+    partitions_start: str = "2020-01-01"
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -146,7 +171,10 @@ def _parse_overrides(raw: str | None) -> dict[str, str]:
         if "=" not in part:
             raise ConfigError(f"MARKETDATA_INSTRUMENT_MARKETS entry {part!r} is not SYMBOL=MARKET")
         sym, market = (s.strip() for s in part.split("=", 1))
-        out[sym.upper()] = market.upper()
+        try:  # the name becomes a lookup key: validated (full match) like every instrument name
+            out[validate_instrument(sym).upper()] = market.upper()
+        except InvalidInstrument as exc:
+            raise ConfigError(f"MARKETDATA_INSTRUMENT_MARKETS entry {part.strip()!r}: {exc.why}") from exc
     return out
 
 
@@ -192,6 +220,15 @@ def get_settings() -> Settings:
         sidecar_stream_maxlen=_int("MARKETDATA_SIDECAR_STREAM_MAXLEN", 100_000),
         sidecar_bars_kept=_int("MARKETDATA_SIDECAR_BARS_KEPT", 5000),
         sidecar_heartbeat_stale_s=_int("MARKETDATA_SIDECAR_HEARTBEAT_STALE_S", 30),
+        sidecar_provider_instruments=_list("MARKETDATA_SIDECAR_PROVIDER_INSTRUMENTS", ()),
+        collection_interval_s=_float("MARKETDATA_COLLECTION_INTERVAL_S", 1.0),
+        stale_after_s=_float("MARKETDATA_STALE_AFTER_S", 10.0),
+        projectx_api_url=_env("MARKETDATA_PROJECTX_API_URL", PROJECTX_API_URL).rstrip("/"),
+        projectx_hub_url=_env("MARKETDATA_PROJECTX_HUB_URL", PROJECTX_HUB_URL).rstrip("/"),
+        projectx_username=_env("MARKETDATA_PROJECTX_USERNAME"),
+        projectx_api_key=Secret(_env("MARKETDATA_PROJECTX_API_KEY")),
+        journal_dir=Path(_env("MARKETDATA_JOURNAL_DIR", str(var_dir / "journal"))),
+        projectx_stall_s=_float("MARKETDATA_PROJECTX_STALL_SECONDS", 15.0),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
         archive_url=_env("MARKETDATA_ARCHIVE_URL", str(var_dir / "archive")),
@@ -202,4 +239,31 @@ def get_settings() -> Settings:
         query_cache_ttl_s=_int("MARKETDATA_QUERY_CACHE_TTL_S", 3600),
         query_max_days=_int("MARKETDATA_QUERY_MAX_DAYS", 366),
         query_max_tick_days=_int("MARKETDATA_QUERY_MAX_TICK_DAYS", 7),
+        partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),
+    )
+
+
+@dataclass(frozen=True)
+class DepthSettings:
+    """Market depth (README "Market depth"): where the ``.depth`` files are, how many levels
+    per side a snapshot keeps and how often one is taken."""
+
+    depth_dir: Path
+    book_levels: int = 10
+    snapshot_seconds: float = 1.0
+    max_quarantined_share: float = 0.01
+
+
+def depth_settings() -> DepthSettings:
+    base = get_settings().sierra_data_dir
+    levels = _int("MARKETDATA_BOOK_LEVELS", 10)
+    seconds = _float("MARKETDATA_BOOK_SNAPSHOT_SECONDS", 1.0)
+    if levels < 1:
+        raise ConfigError(f"MARKETDATA_BOOK_LEVELS must be >= 1, got {levels}")
+    if not seconds > 0:
+        raise ConfigError(f"MARKETDATA_BOOK_SNAPSHOT_SECONDS must be > 0, got {seconds}")
+    return DepthSettings(
+        depth_dir=Path(_env("MARKETDATA_SIERRA_DEPTH_DIR", str(base / "MarketDepthData"))),
+        book_levels=levels, snapshot_seconds=seconds,
+        max_quarantined_share=_float("MARKETDATA_DEPTH_MAX_QUARANTINED_SHARE", 0.01),
     )

@@ -19,6 +19,7 @@ def test_demo_materializes_every_sample_partition_and_reconciles(tmp_path):
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "partitions materialized: 20 of 20" in proc.stdout
+    assert "date partitions: 2024-03-07 to" in proc.stdout
     assert "False" not in proc.stdout.split("reconciliation")[1]
     assert (tmp_path / "var" / "warehouse.db").exists()
     assert (tmp_path / "var" / "dagster" / "dagster.yaml").exists()

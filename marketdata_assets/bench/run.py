@@ -53,7 +53,11 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
                                               "PostgreSQL"),
         ],
     }
+    from marketdata_assets.bench import depth
+
+    plan["depth"] = lambda: depth.run(work, n)
     plan.update(_optional_plans(work, n))
+    plan["projectx"] = lambda: _projectx(scale)
     results: list[Result] = []
     failed = []
     for name, fn in plan.items():
@@ -79,6 +83,12 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
     return 1 if failed else 0
 
 
+def _projectx(scale: float) -> list[Result]:
+    from marketdata_assets.bench import projectx
+
+    return projectx.run(scale)
+
+
 def _migrated(url: str) -> str:
     from marketdata_assets.storage.warehouse import open_warehouse
 
@@ -94,6 +104,8 @@ def _optional_plans(work: Path, n) -> dict:
         plans["quality"] = lambda: quality.run(n)
     except ImportError:
         pass
+    from marketdata_assets.bench import providers_loop
+    plans["providers_loop"] = lambda: providers_loop.run(n(200_000) // 1000)  # 200 cycles at scale 1
     try:
         from marketdata_assets.bench import archive
         from marketdata_assets.settings import get_settings

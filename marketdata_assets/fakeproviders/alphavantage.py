@@ -13,6 +13,7 @@ from marketdata_assets.fakeproviders.common import (
     Answer,
     Call,
     Recorded,
+    from_epoch,
     is_invalid,
     local_strings,
     now_utc,
@@ -78,7 +79,8 @@ def _range(function: str, q, now: datetime) -> tuple[datetime, datetime]:
     return now - timedelta(days=3 if full else 1), now
 
 
-def _series(profile: Profile, function: str, start: datetime, end: datetime, tz: str, volume: bool, compact: bool):
+def _series(profile: Profile, function: str, start: datetime, end: datetime, tz: str, volume: bool, compact: bool,
+            call: Call):
     """Rows keyed by local time, newest first, every number a string."""
     keys = ["1. open", "2. high", "3. low", "4. close"] + (["5. volume"] if volume else [])
     if function.endswith("DAILY"):
@@ -86,7 +88,7 @@ def _series(profile: Profile, function: str, start: datetime, end: datetime, tz:
         stamps = [d.isoformat() for d, _ in days]
         values = [list(b) for _, b in days]
     else:
-        epochs, array = minute_bars(profile, start, end)
+        epochs, array = minute_bars(profile, start, end, call.now, call.corrections)
         if function == "TIME_SERIES_INTRADAY":  # stocks: extended hours 04:00-20:00 New York only
             hours = pd.to_datetime(epochs, unit="s", utc=True).tz_convert("America/New_York").hour
             keep = np.asarray((hours >= 4) & (hours < 20))
@@ -123,9 +125,9 @@ def respond(call: Call, recorded: Recorded) -> Answer:
     series_key, zone, zone_key, volume = _SERIES[function]
     profile = profile_for("alphavantage", symbol)
     tz = zone or _AV_ZONE.get(profile.tz, profile.tz)
-    start, end = _range(function, q, now_utc())
+    start, end = _range(function, q, from_epoch(call.now) if call.now is not None else now_utc())
     compact = q.get("outputsize", "compact") != "full" and not q.get("month")
-    rows, last = ({}, None) if call.empty else _series(profile, function, start, end, tz, volume, compact)
+    rows, last = ({}, None) if call.empty else _series(profile, function, start, end, tz, volume, compact, call)
     meta = {
         "1. Information": f"{function} (fake)", "2. Symbol": symbol,
         "3. Last Refreshed": last or date.today().isoformat(),

@@ -27,6 +27,8 @@ class Call:
     headers: Mapping[str, str]
     base_url: str                 # "http://127.0.0.1:8900/polygon"
     empty: bool = False           # fault "empty": answer with the provider's no-data shape
+    now: float | None = None      # live mode: the server's clock (epoch s); None: serve any range
+    corrections: Mapping | None = None  # (generic, minute epoch s) -> {field: value}
 
 
 @dataclass(frozen=True)

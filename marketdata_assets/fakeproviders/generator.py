@@ -7,6 +7,12 @@ provider symbol is mapped back to the generic instrument through the symbol map 
 Saturdays and Sundays (UTC), which gives the empty days real providers have, and minute
 bars exist only while the instrument's market is open (its sessions in the reference data).
 
+Live mode: with a clock (``FakeState(clock=...)``, epoch seconds), no minute after ``now``
+is served and the minute containing ``now`` is *forming*: its close, high, low and volume
+are those of the elapsed fraction of the minute, so successive polls see it change and a
+poll after the minute's end sees the final bar. Corrections (``FakeState.correct``)
+replace fields of a minute bar on every provider, as a late revision would.
+
 Daily bars come first (one cheap vectorized draw per instrument and year, so decades of
 history cost nothing); a day's minute bars are then drawn to aggregate exactly to its
 daily bar. A daily bar of date D covers the UTC day D and is labelled D in the exchange
@@ -121,8 +127,34 @@ def _day(profile: Profile, day: date) -> np.ndarray | None:
     return out
 
 
-def minute_bars(profile: Profile, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray]:
-    """(epoch seconds, (n, 5) values) of the 1m bars starting in ``[start, end)``."""
+def minute_bars(profile: Profile, start: datetime, end: datetime, now: float | None = None,
+                corrections: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch seconds, (n, 5) values) of the 1m bars starting in ``[start, end)`` (see the
+    module doc for ``now`` and ``corrections``)."""
+    stamps, values = _minute_bars(profile, start, end)
+    if corrections:
+        values = values.copy()
+        for j, t in enumerate(stamps.tolist()):
+            fix = corrections.get((profile.generic, int(t)))
+            if fix:
+                for i, name in enumerate(("open", "high", "low", "close", "volume")):
+                    if name in fix:
+                        values[j, i] = fix[name]
+    if now is None:
+        return stamps, values
+    keep = stamps <= now
+    stamps, values = stamps[keep], values[keep]
+    if len(stamps) and now < stamps[-1] + 60:
+        values = values.copy()
+        frac = max(0.0, (now - stamps[-1]) / 60.0)
+        o, h, low, c, v = values[-1]
+        close = round(o + (c - o) * frac, profile.decimals)
+        values[-1] = (o, max(o, close, round(o + (h - o) * frac, profile.decimals)),
+                      min(o, close, round(o + (low - o) * frac, profile.decimals)), close, float(int(v * frac)))
+    return stamps, values
+
+
+def _minute_bars(profile: Profile, start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray]:
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if (end - start).total_seconds() / 60 > MAX_BARS:
         raise ValueError(f"range too long for the fake server: {start} .. {end}")

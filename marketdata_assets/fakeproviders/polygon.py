@@ -22,8 +22,8 @@ from marketdata_assets.fakeproviders.generator import daily_bars, minute_bars, p
 
 KEYED = True
 PAGE_CAP = 1000
-_AGGS = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/(\d+)/(\w+)/([^/]+)/([^/]+)$")
-_TICKER = re.compile(r"^/v3/reference/tickers/([^/]+)$")
+_AGGS = re.compile(r"/v2/aggs/ticker/([^/]+)/range/(\d+)/(\w+)/([^/]+)/([^/]+)")  # fullmatch, like every name check
+_TICKER = re.compile(r"/v3/reference/tickers/([^/]+)")
 _RECORDED_AGGS = "/v2/aggs/ticker/AAPL/range/1/day/2005-04-01/2005-04-04"
 
 
@@ -56,9 +56,9 @@ def _bound(value: str, tz: str, is_end: bool) -> datetime:
 def respond(call: Call, recorded: Recorded) -> Answer:
     if call.path == _RECORDED_AGGS and not call.empty:
         return Answer(200, recorded.load("polygon/v2_aggs_AAPL_range_1_day_2005-04-01_2005-04-04.json"))
-    if match := _AGGS.match(call.path):
+    if match := _AGGS.fullmatch(call.path):
         return _aggs(call, *match.groups())
-    if match := _TICKER.match(call.path):
+    if match := _TICKER.fullmatch(call.path):
         return _ticker(call, unquote(match.group(1)), recorded)
     if call.path == "/v3/reference/tickers":
         return _tickers(call, recorded)
@@ -74,7 +74,8 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
         start, end = _bound(lo, profile.tz, False), _bound(hi, profile.tz, True)
     except ValueError:
         return _bad(call, f"Could not parse the time parameter: {lo!r} / {hi!r}")
-    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end)
+    index = ticker.upper().startswith("I:")
+    results = [] if call.empty or is_invalid(ticker) else _results(profile, span, start, end, call, index)
     offset = int(json.loads(base64.urlsafe_b64decode(call.query["cursor"]))) if "cursor" in call.query else 0
     page_size = min(int(call.query.get("limit", 5000)), 50000, PAGE_CAP)
     page = results[offset:offset + page_size]
@@ -89,19 +90,20 @@ def _aggs(call: Call, ticker: str, mult: str, span: str, lo: str, hi: str) -> An
     return Answer(200, body)
 
 
-def _results(profile, span: str, start: datetime, end: datetime) -> list[dict]:
+def _results(profile, span: str, start: datetime, end: datetime, call: Call, index: bool = False) -> list[dict]:
     rows = []
     if span == "minute":
-        epochs, values = minute_bars(profile, start, end)
+        epochs, values = minute_bars(profile, start, end, call.now, call.corrections)
         for t, (o, h, low, c, v) in zip(epochs.tolist(), values.tolist(), strict=True):
             rows.append({"v": v, "vw": round((h + low + c) / 3, 4), "o": o, "c": c, "h": h, "l": low,
                          "t": int(t) * 1000, "n": int(v // 10) + 1})
         return rows
+    stamp = timedelta(hours=1) if index else timedelta(0)  # Polygon stamps index days at 01:00 New York
     for day, (o, h, low, c, v) in daily_bars(profile, start.date() - timedelta(days=1), end.date()):
         label = local_midnight(day, profile.tz)
         if start <= label < end:
             rows.append({"v": v, "vw": round((h + low + c) / 3, 4), "o": o, "c": c, "h": h, "l": low,
-                         "t": int(label.timestamp()) * 1000, "n": int(v // 10) + 1})
+                         "t": int((label + stamp).timestamp()) * 1000, "n": int(v // 10) + 1})
     return rows
 
 

@@ -14,6 +14,10 @@ Control API (JSON):
   (keys redacted), t, monotonic, status, fault}]}``; ``DELETE /_control/requests``
 - ``GET /_control/health``
 
+Live mode (``FakeProviders(clock=...)``, epoch seconds): nothing after the clock is served and
+the minute containing it is forming; ``state.correct(instrument, minute, close=...)`` revises a
+minute bar on every provider (see ``generator``).
+
 ``run_server`` blocks (CLI); ``FakeProviders`` runs it on a background thread (tests).
 The server keeps no access log: request lines carry keys.
 """
@@ -90,7 +94,8 @@ async def _provider(request: web.Request) -> web.Response:
     entry["fault"] = fault.mode if fault else None
     if fault and fault.mode == "timeout":
         await asyncio.sleep(fault.delay_s)
-    call = Call(provider, path, query, dict(request.headers), f"{request.scheme}://{request.host}/{provider}")
+    call = Call(provider, path, query, dict(request.headers), f"{request.scheme}://{request.host}/{provider}",
+                now=state.now(), corrections=state.corrections() or None)
     # Generating bars is CPU work: keep it off the event loop so other requests are
     # still received (and logged) on time while one is being built.
     answer = await asyncio.get_running_loop().run_in_executor(
@@ -161,10 +166,10 @@ class FakeProviders:
     """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", faults: dict[str, Fault] | None = None,
-                 recorded_dir: str | Path | None = None):
+                 recorded_dir: str | Path | None = None, clock=None):
         self.host = host
         self.port = port
-        self.state = FakeState(faults)
+        self.state = FakeState(faults, clock)
         self._app = build_app(self.state, recorded_dir)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None

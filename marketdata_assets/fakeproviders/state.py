@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -60,10 +61,12 @@ def parse_fault(text: str) -> tuple[str, Fault]:
 class FakeState:
     """Thread-safe: the control API, the handlers and test code all touch it."""
 
-    def __init__(self, faults: dict[str, Fault] | None = None):
+    def __init__(self, faults: dict[str, Fault] | None = None, clock: Callable[[], float] | None = None):
         self._lock = threading.Lock()
         self._faults: dict[str, Fault] = {}
         self._log: list[dict[str, Any]] = []
+        self.clock = clock  # live mode (epoch s): nothing after it is served, its minute is forming
+        self._corrections: dict[tuple[str, int], dict[str, float]] = {}
         for provider, fault in (faults or {}).items():
             self.set_fault(provider, fault)
 
@@ -77,6 +80,19 @@ class FakeState:
                     self._faults.pop(target, None)
                 else:
                     self._faults[target] = fault
+
+    def now(self) -> float | None:
+        return None if self.clock is None else float(self.clock())
+
+    def correct(self, instrument: str, minute_epoch_s: int, **values: float) -> None:
+        """From now on every provider serves the 1m bar of ``instrument`` (generic name)
+        starting at ``minute_epoch_s`` with these field values (a late revision)."""
+        with self._lock:
+            self._corrections[(instrument, int(minute_epoch_s))] = dict(values)
+
+    def corrections(self) -> dict[tuple[str, int], dict[str, float]]:
+        with self._lock:
+            return dict(self._corrections)
 
     def faults(self) -> dict[str, dict[str, Any]]:
         with self._lock:
@@ -102,6 +118,7 @@ class FakeState:
             "query": {k: ("***" if k.lower() in SECRET_PARAMS else v) for k, v in query.items()},
             "t": time.time(),
             "monotonic": time.monotonic(),
+            "clock": self.now(),  # the live-mode clock at arrival (None without one)
             "status": None,
             "fault": None,
         }

@@ -71,22 +71,27 @@ def respond(call: Call, recorded: Recorded) -> Answer:
     tz = profile.tz if q.get("timezone", "Exchange") == "Exchange" else q["timezone"]
     end = parse_local(hi, tz) if hi else now_utc()
     start = parse_local(lo, tz) if lo else end - timedelta(days=7 if interval == "1min" else 3650)
-    values = [] if call.empty else _values(profile, interval, start, end, tz)
+    values = [] if call.empty else _values(profile, interval, start, end, tz, call)
     values = values[:outputsize]
     if not values:
         return _no_data()
-    meta = {"symbol": symbol, "interval": interval, "currency": "USD", "exchange_timezone": tz,
-            "exchange": "FAKE", "mic_code": "XFAK", "type": _TYPES.get(profile.asset_class, "Common Stock")}
+    if profile.asset_class in ("fx", "crypto"):  # like the real API: pairs carry no exchange zone (UTC)
+        base, _, quote = symbol.partition("/")
+        meta = {"symbol": symbol, "interval": interval, "currency_base": base, "currency_quote": quote,
+                "type": _TYPES.get(profile.asset_class)}
+    else:
+        meta = {"symbol": symbol, "interval": interval, "currency": "USD", "exchange_timezone": tz,
+                "exchange": "FAKE", "mic_code": "XFAK", "type": _TYPES.get(profile.asset_class, "Common Stock")}
     return Answer(200, {"meta": meta, "values": values, "status": "ok"})
 
 
-def _values(profile, interval: str, start: datetime, end: datetime, tz: str) -> list[dict[str, str]]:
+def _values(profile, interval: str, start: datetime, end: datetime, tz: str, call: Call) -> list[dict[str, str]]:
     """Newest first, ``[start, end)``."""
     if interval == "1day":
         days = daily_bars(profile, start.date() - timedelta(days=1), end.date())
         bars = [(d.isoformat(), b) for d, b in days if start <= local_midnight(d, tz) < end]
     else:
-        epochs, values = minute_bars(profile, start, end)
+        epochs, values = minute_bars(profile, start, end, call.now, call.corrections)
         bars = list(zip(local_strings(epochs, tz), values.tolist(), strict=True))
     out = []
     for stamp, (o, h, low, c, v) in reversed(bars):

@@ -20,7 +20,7 @@ from marketdata_assets.fakeproviders.common import (
 from marketdata_assets.fakeproviders.generator import daily_bars, minute_bars, profile_for
 
 KEYED = False
-_CHART = re.compile(r"^/v8/finance/chart/([^/]+)$")
+_CHART = re.compile(r"/v8/finance/chart/([^/]+)")  # fullmatch, like every name check
 _RANGES = {"1d": 1, "5d": 5, "1mo": 30, "3mo": 90}
 _TYPES = {"equity": "EQUITY", "index": "FUTURE", "commodity": "FUTURE", "fx": "CURRENCY", "crypto": "CRYPTOCURRENCY"}
 
@@ -54,7 +54,7 @@ def _recorded(call: Call, symbol: str, recorded: Recorded) -> Answer | None:
 
 
 def respond(call: Call, recorded: Recorded) -> Answer:
-    match = _CHART.match(call.path)
+    match = _CHART.fullmatch(call.path)
     if not match:
         return Answer(404, {"finance": {"result": None, "error": {"code": "Not Found", "description": "HTTP 404 Not Found"}}})
     symbol = unquote(match.group(1))
@@ -76,7 +76,7 @@ def respond(call: Call, recorded: Recorded) -> Answer:
     stamps: list[int] = []
     columns: dict[str, list] = {k: [] for k in ("open", "high", "low", "close", "volume")}
     if not call.empty and interval == "1m":
-        epochs, values = minute_bars(profile, start, end)
+        epochs, values = minute_bars(profile, start, end, call.now, call.corrections)
         stamps = [int(t) for t in epochs]
         for i, key in enumerate(columns):
             columns[key] = [float(v) for v in values[:, i]]

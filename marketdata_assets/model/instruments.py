@@ -14,7 +14,7 @@ from datetime import date
 
 from marketdata_assets.errors import InvalidInstrument
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")  # fullmatch: `$` would let a trailing "\n" in
 MONTH_CODES = "FGHJKMNQUVXZ"  # Jan..Dec
 _FUTURE = re.compile(
     r"^(?P<root>[A-Z0-9]{1,3}?)(?P<month>[FGHJKMNQUVXZ])(?P<year>\d{1,2})(?:[-_.](?P<suffix>[A-Za-z0-9_.-]+))?$"
@@ -39,7 +39,7 @@ def validate_instrument(name: object) -> str:
     """Return ``name`` if it is a safe instrument name, else raise :class:`InvalidInstrument`."""
     if not isinstance(name, str):
         raise InvalidInstrument(repr(name), "not a string")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInstrument(name, "must be 1-40 of A-Z a-z 0-9 . _ - starting with a letter or digit")
     if ".." in name:
         raise InvalidInstrument(name, "must not contain '..'")
@@ -92,7 +92,7 @@ def parse_instrument(name: str, overrides: dict[str, str] | None = None) -> Inst
     venue_match = _VENUE_SUFFIX.search(name)
     venue = venue_match.group("venue") if venue_match else None
     info: InstrumentInfo
-    fut = _FUTURE.match(upper)
+    fut = _FUTURE.fullmatch(upper)
     if fut and fut.group("root") in FUTURE_ROOTS:
         root = fut.group("root")
         info = InstrumentInfo(

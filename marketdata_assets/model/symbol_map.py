@@ -6,7 +6,7 @@ map is a versioned reference file (``reference/symbol_map.json``) so a change is
 reviewed and its version recorded with the data it produced.
 
 Validation at load time, because these strings end up in URLs and file names: generic
-and broker names match ``^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$``; provider symbols are
+and broker names match ``[A-Za-z0-9][A-Za-z0-9._-]{0,39}`` in full; provider symbols are
 limited to ``A-Z a-z 0-9 . = : / ^ _ -`` (no ``/`` for providers that put the symbol
 in the URL path); no two instruments share a generic name (case-insensitively), a
 broker symbol or one provider's symbol, so every reverse lookup is unambiguous.
@@ -31,13 +31,13 @@ PATH_SYMBOL_PROVIDERS = frozenset({"yahoo", "polygon"})  # symbol is a URL path 
 
 def validate_instrument(name: str) -> str:
     """Return ``name`` if it is a valid generic instrument name, else ``InvalidInstrument``."""
-    if not isinstance(name, str) or not GENERIC_NAME.match(name):
+    if not isinstance(name, str) or not GENERIC_NAME.fullmatch(name):
         raise InvalidInstrument(str(name), f"must match {GENERIC_NAME.pattern}")
     return name
 
 
 def validate_provider_symbol(provider: str, symbol: str) -> str:
-    if not isinstance(symbol, str) or not PROVIDER_SYMBOL.match(symbol) or ".." in symbol:
+    if not isinstance(symbol, str) or not PROVIDER_SYMBOL.fullmatch(symbol) or ".." in symbol:
         raise InvalidInstrument(str(symbol), f"unsafe {provider} symbol (allowed: {PROVIDER_SYMBOL.pattern})")
     if provider in PATH_SYMBOL_PROVIDERS and "/" in symbol:
         raise InvalidInstrument(symbol, f"{provider} puts the symbol in the URL path; '/' is not allowed")

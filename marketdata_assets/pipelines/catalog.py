@@ -174,10 +174,12 @@ class EnrichResult:
 
     @property
     def outage(self) -> bool:
-        """Nothing was learned about any attempted symbol and providers failed (not just "unknown")."""
-        served = sum(n for k, n in self.outcomes.items() if k.endswith(":served"))
+        """Providers failed and none answered anything about any attempted symbol. A healthy
+        provider's definite answer counts, including "unknown symbol" (``refused``) and "no
+        metadata" (``empty``): then the chain works and the symbol is what is wrong."""
+        answered = sum(n for k, n in self.outcomes.items() if k.endswith((":served", ":refused", ":empty")))
         broken = sum(n for k, n in self.outcomes.items() if k.endswith((":failed", ":not_configured")))
-        return self.attempted > 0 and served == 0 and broken > 0
+        return self.attempted > 0 and answered == 0 and broken > 0
 
 
 def ask(pool: ProviderPool, provider: str, symbol: str) -> Answer:
@@ -207,7 +209,7 @@ def enrich_assets(wh: Warehouse, pool: ProviderPool, rules: EnrichmentRules,
     """Metadata of the active symbols from the providers in priority order (see
     ``transforms.enrichment`` for the merge rule and statuses). ``mapped``: symbol-map
     generics → provider symbols. Raises ``SourceUnavailable`` after writing when providers
-    failed and nothing at all could be learned (an outage, not a quiet empty catalog)."""
+    failed and no healthy provider answered at all (an outage, not a quiet empty catalog)."""
     started = clock()
     existing = wh.read("enriched_assets")
     previous = {r["symbol"]: r for r in existing.to_dict(orient="records")}

@@ -33,7 +33,7 @@ import pandas as pd
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.steps import StepResult, time_range
-from marketdata_assets.storage.warehouse import Warehouse, partition_scope
+from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms import badticks
 from marketdata_assets.transforms.expectations import (
     BAR_RULES,
@@ -233,20 +233,91 @@ def provider_candidates(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def bar_warmup(wh: Warehouse, instrument: str, market: Market, origin: str, trading_date: date,
+               params: badticks.BadTickParams) -> tuple[float | None, dict]:
+    """The bad-tick scale the instrument's previous partition of ``base_bars`` (``origin``)
+    ended with, for the warm-up of ``trading_date`` (None: none stored), and which scale the
+    warm-up uses (the larger of it and the asset-class default), in basis points, for the
+    metadata. The previous partition may be hot or archived (cold)."""
+    prev = wh.query(
+        "SELECT trading_date, ts, high, low, close FROM base_bars WHERE instrument = %(i)s AND origin = %(o)s "
+        "AND trading_date = (SELECT MAX(trading_date) FROM base_bars WHERE instrument = %(i)s "
+        "AND origin = %(o)s AND trading_date < %(d)s) ORDER BY ts",
+        {"i": instrument, "o": origin, "d": str(trading_date)})
+    cold = _newest_cold(wh, "base_bars", {"instrument": instrument, "origin": origin}, trading_date, prev,
+                        ["trading_date", "ts", "high", "low", "close"])
+    prev = prev if cold is None else cold
+    closes = prev["close"].to_numpy(np.float64)
+    scale = badticks.history_scale(closes, prev["high"].to_numpy(np.float64), prev["low"].to_numpy(np.float64),
+                                   params) if len(prev) else None
+    return scale, _warmup_used(scale, closes, prev, market, params)
+
+
+def tick_warmup(wh: Warehouse, instrument: str, market: Market, trading_date: date,
+                params: badticks.BadTickParams) -> tuple[float | None, dict]:
+    """:func:`bar_warmup` for ``validated_ticks``: the scale of the last ``window`` trades of
+    the instrument's previous partition of ``ticks``. One small query: the primary key
+    (instrument, ts) read backwards from the start of ``trading_date``, at most ``window + 1``
+    trades, those of the latest partition kept; an archived previous partition newer than it
+    is read from its file instead (as in :func:`bar_warmup`)."""
+    prev = wh.query(
+        "SELECT trading_date, price FROM ticks WHERE instrument = %(i)s AND ts < %(t)s "
+        "AND trading_date < %(d)s AND kind = 'trade' ORDER BY ts DESC LIMIT %(n)s",
+        {"i": instrument, "t": wh.ts_param(market.window_us(trading_date)[0]), "d": str(trading_date),
+         "n": params.window + 1})
+    if len(prev):
+        dates = prev["trading_date"].astype(str).str[:10]
+        prev = prev[dates == dates.iloc[0]]
+    cold = _newest_cold(wh, "ticks", {"instrument": instrument, "kind": "trade"}, trading_date, prev,
+                        ["trading_date", "ts", "price"])
+    if cold is not None:   # newest first, like the query
+        prev = cold.tail(params.window + 1).iloc[::-1].reset_index(drop=True)
+    prices = prev["price"].to_numpy(np.float64)[::-1]
+    scale = badticks.history_scale(prices, None, None, params) if len(prev) else None
+    return scale, _warmup_used(scale, prices, prev, market, params)
+
+
+def _newest_cold(wh: Warehouse, table: str, scope: dict, before: date, hot: pd.DataFrame,
+                 columns: list[str]) -> pd.DataFrame | None:
+    """The warm-ups' SQL sees hot rows only: the rows matching ``scope`` of the newest archived
+    partition of ``table`` dated before ``before`` and after the ``hot`` rows' date, in ``ts``
+    order (None when no such partition holds any)."""
+    after = str(hot["trading_date"].iloc[0])[:10] if len(hot) else ""
+    for day in reversed(wh.cold_dates(table, scope["instrument"], (None, str(before)))):
+        if day <= after:
+            break
+        rows = wh.read(table, {**scope, "trading_date": day}, columns=columns, order_by=("ts",))
+        if len(rows):
+            return rows
+    return None
+
+
+def _warmup_used(scale: float | None, prices: np.ndarray, prev: pd.DataFrame, market: Market,
+                 params: badticks.BadTickParams) -> dict:
+    """Which scale the warm-up uses (the larger of ``scale`` and the asset-class default), in bp."""
+    default_bp = params.warmup_scale_bps(market.asset_class)
+    scale_bp = None if scale is None else scale / prices[-1] * 1e4
+    if scale_bp is None or scale_bp <= default_bp:
+        return {"from": f"asset class {market.asset_class}", "scale_bp": default_bp}
+    return {"from": f"previous partition {str(prev['trading_date'].iloc[0])[:10]}", "scale_bp": round(float(scale_bp), 3)}
+
+
 def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
                            tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE,
                            params: QualityParams = DEFAULT_PARAMS, run_gx: bool = True,
                            runner=None) -> ValidationResult:
     """``raw_bars`` (provider 1m bars as received) → ``base_bars`` with origin ``provider``, and
     ``quarantine`` (stage ``validated_bars``); raw = kept + quarantined. Rows of another
-    timeframe than 1m are quarantined as ``timeframe_not_1m``. Each target (partition ×
-    origin / stage) is replaced, so an empty ``raw_bars`` partition leaves no provider rows."""
+    timeframe than 1m are quarantined as ``timeframe_not_1m``. Both targets (partition ×
+    origin / stage) are replaced in one transaction, so an empty ``raw_bars`` partition
+    leaves no provider rows and a reader never sees one rewritten without the other."""
     scope = partition_scope(instrument, trading_date)
     raw = wh.read("raw_bars", scope, order_by=("ts", "provider"))
     cand = as_dates(provider_candidates(raw))
     other_tf = cand["timeframe"].to_numpy() != "1m"
+    prior_scale, warmup = bar_warmup(wh, instrument, market, "provider", trading_date, params.bars)
     report = assess_bars(cand[~other_tf].reset_index(drop=True), market, trading_date, tick_size, params,
-                         run_gx=run_gx and bool((~other_tf).any()), runner=runner)
+                         run_gx=run_gx and bool((~other_tf).any()), runner=runner, prior_scale=prior_scale)
     rejected = report.quarantined
     if other_tf.any():
         rejected = pd.concat([rejected, cand[other_tf].assign(reason="timeframe_not_1m")], ignore_index=True)
@@ -256,8 +327,8 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
     reconciled = len(raw) == len(kept) + len(quarantine)
     if not reconciled:  # cannot happen by construction; refuse to write if it ever does
         raise ReconciliationError(instrument, trading_date, len(raw), len(kept), len(quarantine))
-    wh.replace_partition("base_bars", kept, {**scope, "origin": "provider"})
-    wh.replace_partition("quarantine", quarantine, {**scope, "stage": "validated_bars"})
+    wh.replace_partitions([PartitionWrite("base_bars", kept, {**scope, "origin": "provider"}),  # one transaction
+                           PartitionWrite("quarantine", quarantine, {**scope, "stage": "validated_bars"})])
     extra = {"timeframe_not_1m": int(other_tf.sum())} if other_tf.any() else None
     checks = verdicts({"bars": report}, check_rules(["bars"]), max_share, extra)
     score = partition_score({"bars": report}, len(raw))
@@ -270,5 +341,6 @@ def validate_provider_bars(wh: Warehouse, instrument: str, market: Market, tradi
                  "partition_score": round(score, 6),
                  "providers": ", ".join(sorted(raw["provider"].unique().tolist())) or "-",
                  "tick_size": "-" if tick_size is None else str(tick_size),
+                 "bad_tick_warmup": warmup,
                  "seconds": {k: round(v, 4) for k, v in report.seconds.items()}},
         verdicts=checks, partition_score=score, quarantined=len(quarantine))

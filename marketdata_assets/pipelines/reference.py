@@ -59,7 +59,7 @@ def validate_reference(markets_doc: dict, providers_doc: dict) -> None:
         if not m.get("sessions"):
             problems.append(f"market {code}: has no sessions")
         for s in m.get("sessions", []):
-            if not (_HHMM.match(str(s.get("start"))) and _HHMM.match(str(s.get("end")))):
+            if not (_HHMM.fullmatch(str(s.get("start"))) and _HHMM.fullmatch(str(s.get("end")))):
                 problems.append(f"market {code}: session {s.get('name')!r} needs HH:MM start and end")
         try:
             ZoneInfo(str(m.get("timezone")))
@@ -95,7 +95,7 @@ def _provider_problems(doc: dict, class_set: set[str]) -> list[str]:
     for p in doc.get("providers", []):
         name = p.get("name")
         env = p.get("credential_env")
-        if env is not None and not _CREDENTIAL_ENV.match(str(env)):
+        if env is not None and not _CREDENTIAL_ENV.fullmatch(str(env)):
             problems.append(f"provider {name}: credential_env must be a variable NAME such as X_API_KEY")
         if not isinstance(p.get("rate_limit"), int) or p["rate_limit"] < 1 or not p.get("rate_window_s"):
             problems.append(f"provider {name}: rate_limit and rate_window_s must be positive")

@@ -7,7 +7,7 @@
   histogram, Redis errors, buffered records, resets, duplicate/late records, RSS.
 - ``GET /ws`` - WebSocket. Client messages: ``{"op": "subscribe"|"unsubscribe", "instruments": [...] | ["*"],
   "events": ["bar", "tick", "quote"]}``; server messages are JSON objects with ``type``
-  ``bar`` / ``tick`` / ``quote`` (events, sent after they are committed to Redis),
+  ``bar`` / ``tick`` / ``quote`` / ``book`` (events, sent after they are committed to Redis),
   ``subscribed`` (current subscriptions) or ``error``. A client that falls more than
   ``queue_max`` events behind is closed (code 1013); it can catch up from Redis.
 
@@ -39,7 +39,7 @@ from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.pipeline import Batch
 
 log = logging.getLogger(__name__)
-EVENT_TYPES = frozenset({"bar", "tick", "quote"})
+EVENT_TYPES = frozenset({"bar", "tick", "quote", "book"})  # book: the depth feed (sidecar/depth.py)
 
 
 def rss_bytes() -> float:
@@ -62,6 +62,8 @@ class Metrics:
         self.redis_errors = Counter("marketdata_sidecar_redis_errors", "Failed Redis operations", registry=r)
         self.buffered = Gauge("marketdata_sidecar_buffered_records", "Records read, not yet in Redis", registry=r)
         self.resets = Counter("marketdata_sidecar_resets", "Instrument state rebuilt", ["reason"], registry=r)
+        self.invalid_records = Counter("marketdata_sidecar_invalid_records", "Records with an invalid time, left out",
+                                       ["instrument"], registry=r)
         self.duplicates = Counter("marketdata_sidecar_duplicate_ticks", "Replayed ticks refused by XADD", registry=r)
         self.late = Gauge("marketdata_sidecar_late_trades", "Out-of-order trades left out of bars", ["instrument"],
                           registry=r)
@@ -144,11 +146,21 @@ def _supplied_token(request: web.Request) -> str | None:
     return request.query.get("token")
 
 
+def _raw(text: str) -> bytes:
+    """The bytes behind a header/query/environment string: their non-UTF-8 bytes arrive as
+    lone surrogates (``surrogateescape``), which a plain ``encode()`` refuses with an error."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def _authorized(request: web.Request, token: Secret) -> bool:
+    """A token that is not the configured one, in any encoding, is simply not authorized."""
     expected, supplied = token.get(), _supplied_token(request)
     if not expected or not supplied:
         return False
-    return hmac.compare_digest(supplied.encode(), expected.encode())
+    try:
+        return hmac.compare_digest(_raw(supplied), _raw(expected))
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte: not the token either
+        return False
 
 
 def _apply(client: _Client, msg: dict[str, Any]) -> dict[str, Any]:

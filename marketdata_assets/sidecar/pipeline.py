@@ -28,8 +28,10 @@ from marketdata_assets.sources.sierra.scid import (
     KIND_QUOTE,
     KIND_TRADE,
     RECORD_SIZE,
+    TS_INVALID,
     classify,
     decode_datetimes,
+    valid_timestamps,
 )
 from marketdata_assets.storage.live_cache import pack_bar, pack_ticks
 from marketdata_assets.transforms.incremental import IncrementalIndicators
@@ -108,6 +110,7 @@ class Batch:
     last: dict[str, str]
     state: dict[str, bytes | str]
     read_at: float = field(default_factory=time.monotonic)
+    invalid: int = 0             # records left out: DateTime decodes to no instant (TS_INVALID)
 
 
 class DecimalMemo:
@@ -151,8 +154,14 @@ class InstrumentPipeline:
 
     # -- processing ------------------------------------------------------------------
     def process(self, rec: np.ndarray, start_offset: int) -> Batch:
-        n = len(rec)
+        total = len(rec)
         ts = decode_datetimes(rec["dt"].astype(np.int64))
+        pos = None  # file positions of the records kept, when some had an invalid time
+        if total and ts.min() == TS_INVALID:  # never reaches bars or streams; the offset still moves past it
+            ok = valid_timestamps(ts)
+            pos = np.flatnonzero(ok)
+            rec, ts = rec[ok], ts[ok]
+        n = len(rec)
         kind, sub = classify(rec["open"], rec["high"], rec["low"], rec["total_volume"])
         trade, quote, base = kind == KIND_TRADE, kind == KIND_QUOTE, kind == KIND_BAR
         size = rec["total_volume"].astype(np.int64)
@@ -184,7 +193,7 @@ class InstrumentPipeline:
         ticks = Ticks(ts=t_ts, trade=trade[idx], price=price[idx], size=size[idx], bid=bid_all[idx],
                       ask=ask_all[idx], side=side[idx], num_trades=rec["num_trades"][idx].astype(np.int64),
                       sub_trade=sub[idx].astype(np.int64),
-                      offset=start_offset + idx.astype(np.int64) * RECORD_SIZE, id_ms=id_ms, id_seq=id_seq)
+                      offset=start_offset + (idx if pos is None else pos[idx]).astype(np.int64) * RECORD_SIZE, id_ms=id_ms, id_seq=id_seq)
         last: dict[str, str] = {}
         t_idx = np.flatnonzero(trade)
         if len(t_idx):
@@ -194,9 +203,10 @@ class InstrumentPipeline:
         if len(idx):
             i = idx[-1]
             last.update(quote_ts=str(int(ts[i])), bid=repr(float(bid_all[i])), ask=repr(float(ask_all[i])))
-        end = start_offset + n * RECORD_SIZE
+        end = start_offset + total * RECORD_SIZE
         state = self.state_fields(end, indicators_of={c.timeframe for c in closed})
-        return Batch(self.instrument, start_offset, end, n, ticks, closed, self.forming_packed(), last, state)
+        return Batch(self.instrument, start_offset, end, total, ticks, closed, self.forming_packed(), last, state,
+                     invalid=total - n)
 
     def _bars(self, records: Records) -> list[ClosedBar]:
         out = []

@@ -66,6 +66,7 @@ class Feed:
     next_check: float = 0.0
     meters: dict = field(default_factory=dict)
     late_seen: int = -1               # late records last exported (-1: none yet, so 0 is exported once)
+    invalid_logged: bool = False      # records with an invalid time were logged for this file
 
 
 class Runner:
@@ -237,6 +238,8 @@ class Runner:
                 continue
             batch = feed.pipeline.process(records, start)
             feed.tail.advance(len(records))
+            if batch.invalid:
+                self._invalid(feed, batch)
             self.pending.append(batch)
             self.pending_records += batch.records
             total += batch.records
@@ -245,6 +248,15 @@ class Runner:
             self._meter(feed, "in").inc(batch.records)
         self.metrics.buffered.set(self.buffered)
         return total
+
+    def _invalid(self, feed: Feed, batch: Batch) -> None:
+        """Records whose DateTime decodes to no instant: counted, logged once per file, left out."""
+        self.metrics.invalid_records.labels(feed.instrument).inc(batch.invalid)
+        if not feed.invalid_logged:
+            feed.invalid_logged = True
+            log.warning("%s: %d record(s) with an invalid time between bytes %d and %d left out of Redis "
+                        "(counted in marketdata_sidecar_invalid_records_total; not logged again for this file)",
+                        feed.path, batch.invalid, batch.start_offset, batch.end_offset)
 
     def _drop_pending(self, instrument: str) -> None:
         kept = deque(b for b in self.pending if b.instrument != instrument)

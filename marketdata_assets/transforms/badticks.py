@@ -21,6 +21,14 @@ because a rolling median over 1M rows costs 0.6 s and block medians 10 ms) or ``
 records), floored at ``min_scale_ticks`` ticks and ``min_scale_bps`` of the price, so a
 thick book whose trades mostly repeat a price (MAD 0) still has a scale of one tick.
 
+**Warm-up.** Until a partition has ``min_periods`` records of its own (its opening minutes)
+the scale is the larger of the scale its previous partition ended with (``prior_scale``,
+:func:`history_scale`) and ``warmup_bps`` of the price for its asset class: an instrument
+more volatile than its class keeps its own scale, and a calm close does not make the next
+open look wild. The 0.5 bp floor alone called ordinary opening moves of a stock (25-65 bp
+in AAPL's first minutes) extreme. The partition's own first records are not used: one bad
+print among them would inflate the scale that must catch it.
+
 Extreme rows must be quarantined; the others only lower the row's quality score:
 ``score = clip(1 − Σ weight[flag], 0, 1)`` with the weights in :data:`DEFAULT_WEIGHTS`.
 """
@@ -43,6 +51,11 @@ DEFAULT_WEIGHTS = MappingProxyType({
     "duplicate_record": 1.0,
 })
 FLAG_NAMES = tuple(DEFAULT_WEIGHTS)
+# Warm-up scale per asset class (basis points of the price) when there is no previous
+# partition: about one calm session's average move per record, so that 50 × it (extreme)
+# is far beyond any ordinary opening move and far below a decimal-shifted print.
+TICK_WARMUP_BPS = MappingProxyType({"FUTURE": 1.0, "FOREX": 0.5, "CRYPTO": 2.0, "STOCK": 2.0, "STOCK_BIST": 2.0})
+BAR_WARMUP_BPS = MappingProxyType({"FUTURE": 5.0, "FOREX": 2.0, "CRYPTO": 20.0, "STOCK": 10.0, "STOCK_BIST": 10.0})
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,11 @@ class BadTickParams:
     flat_min_run: int = 100         # consecutive records at one price …
     flat_min_seconds: float = 300.0  # … spanning at least this long
     weights: MappingProxyType = field(default_factory=lambda: DEFAULT_WEIGHTS)
+    warmup_bps: MappingProxyType = field(default_factory=lambda: TICK_WARMUP_BPS)  # asset class → bp
+    warmup_default_bps: float = 2.0  # an asset class not in warmup_bps
+
+    def warmup_scale_bps(self, asset_class: str | None) -> float:
+        return float(self.warmup_bps.get(asset_class or "", self.warmup_default_bps))
 
     def __post_init__(self):
         if self.scale not in ("mad", "atr"):
@@ -69,7 +87,8 @@ class BadTickParams:
 
 
 TICK_PARAMS = BadTickParams()
-BAR_PARAMS = BadTickParams(scale="atr", window=30, min_periods=10, flat_min_run=15, flat_min_seconds=0.0)
+BAR_PARAMS = BadTickParams(scale="atr", window=30, min_periods=10, flat_min_run=15, flat_min_seconds=0.0,
+                           warmup_bps=BAR_WARMUP_BPS, warmup_default_bps=10.0)
 
 
 @dataclass(frozen=True)
@@ -97,13 +116,34 @@ def _block_median_scale(absd: np.ndarray, window: int, min_periods: int) -> np.n
     return 1.4826 * np.repeat(prev, window)[:n]
 
 
+def history_scale(price: np.ndarray, high: np.ndarray | None, low: np.ndarray | None,
+                  params: BadTickParams) -> float | None:
+    """The scale a partition ended with (its last ``window`` records: trade prices, or bar
+    closes with highs and lows), to carry into the next partition's warm-up; None when it
+    has fewer than ``min_periods`` records."""
+    price = np.asarray(price, dtype=np.float64)[-(params.window + 1):]
+    absd = np.abs(np.diff(price))
+    if len(absd) < max(params.min_periods, 1):
+        return None
+    if params.scale == "mad":
+        return float(1.4826 * np.median(absd))
+    if high is None or low is None:
+        return float(absd.mean())
+    h, lo = (np.asarray(a, dtype=np.float64)[-len(absd):] for a in (high, low))
+    return float(np.mean(np.fmax(h, price[:-1]) - np.fmin(lo, price[:-1])))
+
+
 def _scale(absd: np.ndarray, tr: np.ndarray | None, price: np.ndarray, tick: float | None,
-           p: BadTickParams) -> np.ndarray:
+           p: BadTickParams, prior_scale: float | None, asset_class: str | None) -> np.ndarray:
     if p.scale == "mad":
         s = _block_median_scale(absd, p.window, p.min_periods)
     else:
         base = tr if tr is not None else absd
         s = pd.Series(base).rolling(p.window, min_periods=p.min_periods).mean().shift(1).to_numpy()
+    warm = np.isnan(s)  # fewer than min_periods records of its own so far
+    if warm.any():
+        default = np.abs(price) * p.warmup_scale_bps(asset_class) * 1e-4
+        s = np.where(warm, default if prior_scale is None else np.fmax(default, prior_scale), s)
     floor = np.abs(price) * p.min_scale_bps * 1e-4
     if tick:
         floor = np.maximum(floor, p.min_scale_ticks * tick)
@@ -165,8 +205,10 @@ def _ts_us(frame: pd.DataFrame) -> np.ndarray:
     return frame["ts"].dt.as_unit("us").astype("int64").to_numpy()
 
 
-def tick_flags(ticks: pd.DataFrame, tick_size: float | None, params: BadTickParams = TICK_PARAMS) -> BadTicks:
-    """Bad-tick flags of one instrument's ticks (in file order)."""
+def tick_flags(ticks: pd.DataFrame, tick_size: float | None, params: BadTickParams = TICK_PARAMS, *,
+               prior_scale: float | None = None, asset_class: str | None = None) -> BadTicks:
+    """Bad-tick flags of one instrument's ticks (in file order); ``prior_scale`` /
+    ``asset_class``: the warm-up scale (module doc)."""
     n = len(ticks)
     ts = _ts_us(ticks)
     price = ticks["price"].to_numpy(dtype=np.float64)
@@ -176,7 +218,7 @@ def tick_flags(ticks: pd.DataFrame, tick_size: float | None, params: BadTickPara
     if len(seq):
         tp = price[seq]
         absd = np.abs(np.r_[np.nan, np.diff(tp)])
-        scale = _scale(absd, None, tp, tick_size, params)
+        scale = _scale(absd, None, tp, tick_size, params, prior_scale, asset_class)
         for name, mask in _moves(tp, scale, params).items():
             flags[name][seq] = mask
         flags["flat_price_with_volume"][seq] = _flat_runs(
@@ -185,8 +227,10 @@ def tick_flags(ticks: pd.DataFrame, tick_size: float | None, params: BadTickPara
     return _finish(flags, params)
 
 
-def bar_flags(bars: pd.DataFrame, tick_size: float | None, params: BadTickParams = BAR_PARAMS) -> BadTicks:
-    """Bad-tick flags of one instrument's bars (in file order); the sequence is the closes."""
+def bar_flags(bars: pd.DataFrame, tick_size: float | None, params: BadTickParams = BAR_PARAMS, *,
+              prior_scale: float | None = None, asset_class: str | None = None) -> BadTicks:
+    """Bad-tick flags of one instrument's bars (in file order); the sequence is the closes;
+    ``prior_scale`` / ``asset_class``: the warm-up scale (module doc)."""
     n = len(bars)
     ts = _ts_us(bars)
     o, h, lo, c = (bars[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
@@ -199,7 +243,7 @@ def bar_flags(bars: pd.DataFrame, tick_size: float | None, params: BadTickParams
         prev_c = np.r_[np.nan, sc[:-1]]
         tr = np.fmax(sh, prev_c) - np.fmin(sl, prev_c)
         absd = np.abs(sc - prev_c)
-        scale = _scale(absd, tr, sc, tick_size, params)
+        scale = _scale(absd, tr, sc, tick_size, params, prior_scale, asset_class)
         moves = _moves(sc, scale, params)
         wick = np.maximum(sh - np.maximum(so, sc), np.minimum(so, sc) - sl)
         moves["isolated_spike"] = moves["isolated_spike"] | (wick > params.k_extreme * scale)

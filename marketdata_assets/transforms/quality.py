@@ -146,11 +146,12 @@ def _file_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assess(frame: pd.DataFrame, asset: str, masks_fn, flags_fn, bt_params: badticks.BadTickParams,
-            market: Market, trading_date, tick_size, params: QualityParams, run_gx: bool, runner) -> QualityReport:
+            market: Market, trading_date, tick_size, params: QualityParams, run_gx: bool, runner,
+            prior_scale: float | None) -> QualityReport:
     t0 = time.perf_counter()
     frame = _file_order(frame)
     masks = masks_fn(frame, market, trading_date, tick_size)
-    flags = flags_fn(frame, tick_size, bt_params)
+    flags = flags_fn(frame, tick_size, bt_params, prior_scale=prior_scale, asset_class=market.asset_class)
     route = {name: m for name, m in masks.items() if EXPECTATION_TABLE.get(name, (BLOCKING,))[0] == BLOCKING}
     route.update({name: flags.flags[name] for name in badticks.EXTREME_FLAGS})
     score = flags.score.copy()
@@ -178,15 +179,20 @@ def _assess(frame: pd.DataFrame, asset: str, masks_fn, flags_fn, bt_params: badt
 
 
 def assess_ticks(ticks: pd.DataFrame, market: Market, trading_date: date | str, tick_size: float | None,
-                 params: QualityParams = DEFAULT_PARAMS, *, run_gx: bool = False, runner=None) -> QualityReport:
+                 params: QualityParams = DEFAULT_PARAMS, *, run_gx: bool = False, runner=None,
+                 prior_scale: float | None = None) -> QualityReport:
     """Validate and score one partition of tick candidates (``ticks`` columns, file order).
-    ``tick_size`` None skips the grid rule (use ``contracts.grid_tick_size``)."""
+    ``tick_size`` None skips the grid rule (use ``contracts.grid_tick_size``);
+    ``prior_scale``: the bad-tick scale the previous partition ended with (else the
+    market's asset-class default starts the warm-up, see :mod:`badticks`)."""
     return _assess(ticks, "ticks", tick_rule_masks, badticks.tick_flags, params.ticks,
-                   market, trading_date, tick_size, params, run_gx, runner)
+                   market, trading_date, tick_size, params, run_gx, runner, prior_scale)
 
 
 def assess_bars(bars: pd.DataFrame, market: Market, trading_date: date | str, tick_size: float | None,
-                params: QualityParams = DEFAULT_PARAMS, *, run_gx: bool = False, runner=None) -> QualityReport:
-    """Validate and score one partition of 1m base-bar candidates (``base_bars`` columns)."""
+                params: QualityParams = DEFAULT_PARAMS, *, run_gx: bool = False, runner=None,
+                prior_scale: float | None = None) -> QualityReport:
+    """Validate and score one partition of 1m base-bar candidates (``base_bars`` columns);
+    ``prior_scale`` as for :func:`assess_ticks`."""
     return _assess(bars, "bars", bar_rule_masks, badticks.bar_flags, params.bars,
-                   market, trading_date, tick_size, params, run_gx, runner)
+                   market, trading_date, tick_size, params, run_gx, runner, prior_scale)

@@ -113,6 +113,28 @@ def test_only_a_real_outage_counts_as_a_failed_component():
     assert (unknown.outage, down.outage, served.outage) == (False, True, False)
 
 
+def test_a_definite_unknown_symbol_from_a_healthy_provider_is_an_answer_even_with_another_provider_down():
+    unknown_one_down = EnrichResult(attempted=1, outcomes={"alphavantage:failed": 1, "polygon:refused": 1,
+                                                           "twelvedata:refused": 1})
+    empty_one_down = EnrichResult(attempted=1, outcomes={"alphavantage:empty": 1, "polygon:failed": 1})
+
+    assert (unknown_one_down.outage, empty_one_down.outage) == (False, False)
+
+
+def test_one_provider_down_and_a_symbol_nobody_knows_does_not_fail_enrichment(instance, warehouse_url, fake):
+    add_daily_bars(warehouse_url, ["INVALIDCO"])  # a stock symbol every fake provider answers "unknown" for
+    fake.set_fault("alphavantage", "500")
+
+    result = materialize_catalog(instance, warehouse_url, selection=["reference_data", "symbols", "enriched_assets"],
+                                 raise_on_error=False)
+
+    assert result.success
+    row = enriched(warehouse_url).loc["INVALIDCO"]
+    failed = json.loads(row["failed_providers"])
+    assert row["status"] == "failed"  # nothing known about it, recorded as such
+    assert failed["alphavantage"].startswith("failed") and failed["polygon"].startswith("refused")
+
+
 def enriched(url: str) -> pd.DataFrame:
     return snapshot(url, ("enriched_assets",))["enriched_assets"].set_index("symbol")
 

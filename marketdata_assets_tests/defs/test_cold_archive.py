@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from marketdata_assets.definitions import build_defs
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.storage.assets import cold_archive
@@ -60,14 +61,34 @@ def test_nightly_schedule_requests_one_run_per_due_partition(instance, warehouse
     with open_warehouse(warehouse_url) as wh:
         for day in ("2024-03-01", "2024-03-05", "2024-04-05"):
             _ticks_on(wh, day)
-    context = dg.build_schedule_context(
-        instance=instance, scheduled_execution_time=datetime(2024, 4, 8, 22, 30, tzinfo=UTC),
-        resources={"warehouse": WarehouseResource(url=warehouse_url), "sierra": SierraResource(),
-                   "archive_store": ArchiveResource(url=str(tmp_path), hot_days=30)})
-
-    requests = archive_nightly(context)
+    # closed by ``with``: the instance the context opens must not outlive the test (DefsStateStorage)
+    with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2024, 4, 8, 22, 30, tzinfo=UTC),
+            resources={"warehouse": WarehouseResource(url=warehouse_url), "sierra": SierraResource(),
+                       "archive_store": ArchiveResource(url=str(tmp_path), hot_days=30)}) as context:
+        requests = archive_nightly(context)
 
     assert [r.partition_key for r in requests] == [key_for("2024-03-01", "ESH24"), key_for("2024-03-05", "ESH24")]
+
+
+def test_nightly_schedule_of_the_built_definitions_requests_no_date_before_the_partitions_start(
+        instance, warehouse_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("MARKETDATA_PARTITIONS_START", "2024-03-04")
+    with open_warehouse(warehouse_url) as wh:
+        for day in ("2024-03-01", "2024-03-05", "2024-04-05"):
+            _ticks_on(wh, day)
+    defs = build_defs()
+    with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2024, 4, 8, 22, 30, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
+            resources={"warehouse": WarehouseResource(url=warehouse_url), "sierra": SierraResource(),
+                       "archive_store": ArchiveResource(url=str(tmp_path), hot_days=30)}) as context:
+        requests = archive_nightly(context)
+
+    # 2024-03-01 is due but has no partition (records before the start are quarantined, not loaded)
+    assert [r.partition_key for r in requests] == [key_for("2024-03-05", "ESH24")]
+    job_dates = defs.get_job_def("cold_archive_job").partitions_def.get_partitions_def_for_dimension("date")
+    assert job_dates.get_first_partition_key() == "2024-03-04"
 
 
 def test_materializing_cold_archive_moves_the_partition_and_reports_row_count(instance, warehouse_url, tmp_path):

@@ -8,7 +8,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from marketdata_assets.definitions import PROVIDER_ASSETS, defs
+from marketdata_assets.definitions import PROVIDER_ASSETS, build_defs
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import evaluate
@@ -48,7 +48,7 @@ def resources(url):
 
 
 def run_backfill(instance, url, first, last, raise_on_error=True):
-    job = defs.get_job_def("provider_bootstrap")
+    job = build_defs().get_job_def("provider_bootstrap")
     return job.execute_in_process(
         instance=instance, resources=resources(url), raise_on_error=raise_on_error,
         tags={"dagster/asset_partition_range_start": str(key_for(first, "AAPL")),
@@ -137,3 +137,45 @@ def test_closed_market_day_stores_nothing_even_when_a_provider_fails(fake, insta
     assert result.success
     with open_warehouse(f"sqlite:///{tmp_path}/wh.db") as wh:
         assert wh.count("raw_bars") == 0
+
+
+def test_one_unservable_day_fails_on_its_own_and_the_served_days_are_materialized(fake, instance, warehouse_url):
+    for p in ("yahoo", "alphavantage", "twelvedata", "polygon"):
+        fake.set_fault(p, "empty", count=1)  # the first day (an open Monday): every provider answers "no data"
+
+    result = run_backfill(instance, warehouse_url, DAYS[0], DAYS[2], raise_on_error=False)
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{DAYS[0]}|AAPL" in message and f"{DAYS[1]}|AAPL" not in message and f"{DAYS[2]}|AAPL" not in message
+    key = dg.AssetKey("provider_bars")
+    assert instance.get_materialized_partitions(key) == {f"{d}|AAPL" for d in DAYS[1:3]}
+    records = instance.fetch_materializations(  # the events automation reads: one per served day
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[f"{d}|AAPL" for d in DAYS]), limit=10).records
+    assert sorted(r.partition_key for r in records) == [f"{d}|AAPL" for d in DAYS[1:3]]
+    for r in records:
+        assert r.asset_materialization.metadata["provider"].value == "yahoo"
+        assert r.asset_materialization.metadata["dagster/row_count"].value > 300
+    with open_warehouse(warehouse_url) as wh:
+        raw = wh.read("raw_bars", {"instrument": "AAPL"})
+    assert sorted(raw["trading_date"].unique()) == DAYS[1:3]
+
+
+def test_invalid_instrument_key_in_a_backfill_fails_on_its_own_and_the_valid_ones_are_materialized(
+        fake, instance, warehouse_url):
+    instance.add_dynamic_partitions(instrument_partitions.name, ["../x"])  # the UI's "Add a partition" allows it
+    job = build_defs().get_job_def("provider_bootstrap")
+    bad = dg.MultiPartitionKey({"date": DAYS[0], "instrument": "../x"})
+
+    result = job.execute_in_process(
+        instance=instance, resources=resources(warehouse_url), raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": str(key_for(DAYS[0], "AAPL")),
+              "dagster/asset_partition_range_end": str(bad)})
+
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert f"{DAYS[0]}|../x" in message and "AAPL" not in message
+    assert instance.get_materialized_partitions(dg.AssetKey("provider_bars")) == {f"{DAYS[0]}|AAPL"}
+    with open_warehouse(warehouse_url) as wh:
+        assert sorted(wh.read("raw_bars", {"instrument": "AAPL"})["trading_date"].unique()) == [DAYS[0]]
+        assert wh.query("SELECT count(*) AS n FROM raw_bars WHERE instrument <> 'AAPL'")["n"].iloc[0] == 0

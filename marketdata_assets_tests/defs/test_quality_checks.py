@@ -148,3 +148,14 @@ def test_loading_the_code_location_does_not_import_great_expectations():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "False"
+
+
+def test_an_invalid_instrument_key_added_from_the_ui_affects_only_itself(instance):
+    instance.add_dynamic_partitions(instrument_partitions.name, ["../x", "ESH24\n"])
+    updated(instance, "ohlc_bars", MONDAY, "2024-03-11T15:00:00")
+
+    fresh = run_freshness(instance, "2024-03-11T15:10:00+00:00")["ohlc_bars"]
+
+    assert fresh.passed
+    table = fresh.metadata["partitions"].value
+    assert "| ESH24 | 2024-03-11 | fresh |" in table and "../x" not in table

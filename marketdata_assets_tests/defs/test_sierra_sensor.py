@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+from datetime import date
 
 import dagster as dg
 import numpy as np
 import pytest
 
-from marketdata_assets.defs.resources import SierraResource
+from marketdata_assets.defs.partitions import market_partitions
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
+from marketdata_assets.model.sessions import market_for_instrument
+from marketdata_assets.pipelines.sierra import load_raw
 from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
+from marketdata_assets.storage.warehouse import open_warehouse
 
 
 @pytest.fixture
@@ -22,8 +28,9 @@ def instance():
 
 
 def tick(instance, data_dir, cursor=None):
-    ctx = dg.build_sensor_context(instance=instance, cursor=cursor,
-                                  resources={"sierra": SierraResource(data_dir=str(data_dir))})
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
+        "sierra": SierraResource(data_dir=str(data_dir)),
+        "warehouse": WarehouseResource(url=f"sqlite:///{data_dir.parent}/warehouse.db")})
     result = sierra_files_sensor(ctx)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
@@ -90,3 +97,99 @@ def test_replaced_file_is_read_again_for_all_its_dates(instance, sample_dir, tmp
     result = tick(instance, data_dir, first.cursor)
 
     assert keys(result) == ["2024-03-07|ESH24"]
+
+
+INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+IN_RANGE_US = 1_709_910_000_000_000   # 2024-03-08 15:00 UTC: trading date 2024-03-08 on CME
+
+
+def hostile_records() -> np.ndarray:
+    """Two good trades around every kind of DateTime no partition holds."""
+    future_us = int((time.time() + 5 * 86_400) * 1e6)
+    before_start_us = 1_577_750_400_000_000   # 2019-12-31 00:00 UTC, before the 2020-01-01 start
+    dts = [SC_EPOCH_US + IN_RANGE_US, 0, -1, INT64_MAX, INT64_MIN,
+           int(np.array([1e300]).view(np.int64)[0]), 0x41F0_0000_0000_0000, SC_EPOCH_US + before_start_us,
+           SC_EPOCH_US + future_us, SC_EPOCH_US + IN_RANGE_US + 1_000_000]
+    rec = np.zeros(len(dts), dtype=RECORD_DTYPE)
+    rec["dt"] = np.array(dts, dtype=np.int64)
+    rec["close"], rec["high"], rec["low"], rec["num_trades"], rec["total_volume"] = 5000, 5000.25, 5000, 1, 1
+    return rec
+
+
+def test_records_outside_the_partitions_never_become_requests_and_other_files_still_load(
+        instance, sample_dir, tmp_path, capfd):
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    write_scid(data_dir / "ESM24.scid", hostile_records())
+    shutil.copy(sample_dir / "CLJ24.scid", data_dir)
+
+    result = tick(instance, data_dir)
+
+    dates = market_partitions.get_partitions_def_for_dimension("date")
+    assert all(dates.has_partition_key(str(r.partition_key).split("|")[0]) for r in result.run_requests)
+    assert keys(result) == sorted([f"2024-03-{d}|CLJ24" for d in ("07", "08", "11", "12")] + ["2024-03-08|ESM24"])
+    assert sorted(json.loads(result.cursor)) == sorted(str(p.resolve()) for p in data_dir.iterdir())
+    logged = [line for line in capfd.readouterr().err.splitlines() if "ESM24" in line]
+    assert len(logged) == 1 and "8 records outside the date partitions" in logged[0]
+
+
+def test_a_file_with_no_record_in_range_requests_nothing_and_says_so(instance, tmp_path, capfd):
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    write_scid(data_dir / "ESM24.scid", hostile_records()[1:-1])
+
+    result = tick(instance, data_dir)
+
+    assert result.run_requests == []
+    assert "8 of them have no partition to quarantine them" in capfd.readouterr().err
+
+
+def test_zero_byte_and_corrupt_files_add_no_instrument(instance, sample_dir, tmp_path):
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    shutil.copy(sample_dir / "CLJ24.scid", data_dir)
+    (data_dir / "ESH24-empty.scid").write_bytes(b"")
+    (data_dir / "BROKEN.scid").write_bytes(b"NOPE" * 20)
+
+    result = tick(instance, data_dir)
+
+    added = [k for req in result.dynamic_partitions_requests for k in req.partition_keys]
+    assert added == ["CLJ24"]
+
+
+def test_identical_files_written_again_launch_no_run_that_would_read_nothing(instance, sample_dir, tmp_path):
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    path = data_dir / "ESH24.scid"
+    shutil.copy(sample_dir / "ESH24.scid", path)
+    market = market_for_instrument("ESH24")
+    with open_warehouse(f"sqlite:///{tmp_path}/warehouse.db") as wh:   # what `make demo` loaded before
+        for day in ("2024-03-07", "2024-03-08", "2024-03-11", "2024-03-12"):
+            load_raw(wh, path, "ESH24", market, date.fromisoformat(day), "demo")
+    path.write_bytes(path.read_bytes())                                 # `make dev` re-creates the file
+
+    fresh = tick(instance, data_dir)                                    # a new sensor cursor sees it first
+    rec = np.zeros(1, dtype=RECORD_DTYPE)
+    rec["dt"] = SC_EPOCH_US + 1_710_280_800_000_000                     # 2024-03-13 trading date
+    rec["close"], rec["high"], rec["low"], rec["num_trades"], rec["total_volume"] = 5000, 5000.25, 5000, 1, 1
+    write_scid(path, rec, append=True)
+    grown = tick(instance, data_dir, fresh.cursor)
+
+    assert fresh.run_requests == []
+    assert keys(grown) == ["2024-03-13|ESH24"]
+
+
+def test_tomorrows_records_are_not_requested_and_the_file_is_looked_at_again(instance, tmp_path):
+    tomorrow = (time.time() // 86_400 + 1) * 86_400 + 43_200                  # tomorrow 12:00 UTC
+    rec = np.zeros(2, dtype=RECORD_DTYPE)
+    rec["dt"] = [SC_EPOCH_US + 1_709_899_200_000_000, SC_EPOCH_US + int(tomorrow * 1e6)]
+    rec["close"], rec["high"], rec["low"], rec["num_trades"], rec["total_volume"] = 60000, 60000.5, 60000, 1, 1
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    write_scid(data_dir / "BTCUSDT.scid", rec)
+
+    first = tick(instance, data_dir)
+    again = tick(instance, data_dir, first.cursor)
+
+    assert keys(first) == keys(again) == ["2024-03-08|BTCUSDT"]
+    assert {r.run_key for r in first.run_requests} == {r.run_key for r in again.run_requests}   # deduplicated

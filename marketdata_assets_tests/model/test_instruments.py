@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from marketdata_assets.errors import InvalidInstrument
+from marketdata_assets.errors import ConfigError, InvalidInstrument
 from marketdata_assets.model.instruments import parse_instrument, validate_instrument
 from marketdata_assets.settings import get_settings
 
@@ -44,3 +44,22 @@ def test_settings_read_overrides_when_asked_not_at_import(monkeypatch):
     assert s.instrument_markets == {"FOO": "NYSE", "BAR": "BINANCE"}
     assert "SECRET-KEY-123" not in repr(s)
     assert s.provider("alphavantage").api_key.get() == "SECRET-KEY-123"
+
+
+@pytest.mark.parametrize("name", ["ESH25\n", "ESH25\r\n", "ESH25\n../x", "ES\nH25"])
+def test_names_with_a_newline_are_refused(name):
+    with pytest.raises(InvalidInstrument):
+        validate_instrument(name)
+
+
+def test_parse_refuses_a_trailing_newline_too():
+    with pytest.raises(InvalidInstrument):
+        parse_instrument("ESZ24\n")
+
+
+@pytest.mark.parametrize("entry", ["../x=CME", "ES H25=CME", "ESH25/x=CME", "=CME"])
+def test_instrument_market_overrides_with_an_invalid_name_are_refused_naming_the_entry(monkeypatch, entry):
+    monkeypatch.setenv("MARKETDATA_INSTRUMENT_MARKETS", f"FOO=NYSE,{entry}")
+
+    with pytest.raises(ConfigError, match="MARKETDATA_INSTRUMENT_MARKETS"):
+        get_settings()

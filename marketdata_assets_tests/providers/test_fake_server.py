@@ -64,8 +64,9 @@ def test_daily_bars_are_labelled_alike_by_every_provider(fake, settings_for):
     week = datetime(2024, 11, 18, tzinfo=UTC), datetime(2024, 11, 23, tzinfo=UTC)
 
     labels = {
-        name: build_provider(name, settings).fetch_bars(symbol, "1d", *week)["ts"].tolist()
-        for name, symbol in (("yahoo", "AAPL"), ("alphavantage", "AAPL"), ("twelvedata", "MSFT"), ("polygon", "IBM"))
+        (name, symbol): build_provider(name, settings).fetch_bars(symbol, "1d", *week)["ts"].tolist()
+        for name, symbol in (("yahoo", "AAPL"), ("alphavantage", "AAPL"), ("twelvedata", "MSFT"), ("polygon", "IBM"),
+                             ("polygon", "I:NDX"))  # Polygon stamps index days at 01:00 New York
     }
 
     expected = [datetime(2024, 11, d, 5, tzinfo=UTC) for d in range(18, 23)]

@@ -92,3 +92,42 @@ def test_aggregates_without_results_are_an_empty_frame():
     body = {"ticker": "AAPL", "queryCount": 0, "resultsCount": 0, "adjusted": True, "status": "OK", "request_id": "x"}
 
     assert parse_aggs(body, "1m").empty
+
+
+def _as_polygon_aggs(yahoo_body: dict, ticker: str, stamp_hour: int) -> dict:
+    """The recorded Yahoo daily bars in the recorded Polygon aggregates shape, stamped the
+    way Polygon stamps ``ticker``'s daily bars: ``stamp_hour`` o'clock New York of the day."""
+    result = yahoo_body["chart"]["result"][0]
+    quote = result["indicators"]["quote"][0]
+    body = {k: v for k, v in load_json(AGGS).items() if k != "results"}
+    body["ticker"] = ticker
+    body["results"] = []
+    for i, epoch in enumerate(result["timestamp"]):
+        day = pd.Timestamp(epoch, unit="s", tz="UTC").tz_convert("America/New_York").normalize()
+        t = day + pd.Timedelta(hours=stamp_hour)
+        body["results"].append({"v": quote["volume"][i], "o": quote["open"][i], "c": quote["close"][i],
+                                "h": quote["high"][i], "l": quote["low"][i], "t": int(t.timestamp() * 1000)})
+    return body
+
+
+@pytest.mark.parametrize(("ticker", "stamp_hour"), [("AAPL", 0), ("I:NDX", 1)], ids=["stock-00h", "index-01h"])
+def test_polygon_and_yahoo_label_the_same_daily_bars_alike_whatever_polygon_stamps(ticker, stamp_hour):
+    from marketdata_assets.sources.http.yahoo import parse_chart
+
+    yahoo_body = load_json("yahoo/chart-AAPL-2020-08-31-to-2020-11-07.json")["response"]["bodyJson"]
+    yahoo = parse_chart(yahoo_body, "1d")  # 49 sessions stamped 09:30 New York, across the November DST change
+
+    polygon = parse_aggs(_as_polygon_aggs(yahoo_body, ticker, stamp_hour), "1d")
+
+    assert len(polygon) == len(yahoo) == 49
+    assert polygon["ts"].tolist() == yahoo["ts"].tolist()
+    assert {t.tz_convert("America/New_York").hour for t in polygon["ts"]} == {0}  # local midnight, EDT and EST
+
+
+def test_polygon_crypto_daily_bars_keep_their_utc_days():
+    body = {**load_json(AGGS), "ticker": "X:BTCUSD"}
+    body["results"] = [{**r, "t": 1704326400000 + i * 86_400_000} for i, r in enumerate(body["results"])]
+
+    bars = parse_aggs(body, "1d")
+
+    assert bars["ts"].tolist() == [pd.Timestamp("2024-01-04", tz="UTC"), pd.Timestamp("2024-01-05", tz="UTC")]

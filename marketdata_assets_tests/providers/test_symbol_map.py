@@ -113,3 +113,15 @@ def test_valid_generic_names_pass(name):
 def test_invalid_generic_names_fail(name):
     with pytest.raises(InvalidInstrument):
         validate_instrument(name)
+
+
+@pytest.mark.parametrize("name", ["NAS100\n", "ESZ24\n", "A\nB"])
+def test_generic_names_with_a_newline_fail(name):
+    with pytest.raises(InvalidInstrument):
+        validate_instrument(name)
+
+
+@pytest.mark.parametrize(("provider", "symbol"), [("yahoo", "NQ=F\n"), ("polygon", "I:NDX\n"), ("twelvedata", "SPX\n")])
+def test_provider_symbols_with_a_trailing_newline_are_rejected(provider, symbol):
+    with pytest.raises(InvalidInstrument):
+        SymbolMap.from_dict(_minimal(A={"asset_class": "equity", "providers": {provider: symbol}}))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import redis
@@ -20,7 +22,7 @@ from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.storage.live_cache import LiveCache
 
 from .conftest import SHARED_REDIS
-from .expected import EXACT_BAR_COLUMNS, assert_redis_matches_file, batch_bars, batch_ticks
+from .expected import EXACT_BAR_COLUMNS, TICK_COLUMNS, assert_redis_matches_file, batch_bars, batch_ticks
 from .writer import records
 
 
@@ -237,3 +239,45 @@ def test_memory_does_not_grow_with_the_records_read(tmp_path, prefix):
     assert closed > 2_000  # six days of 1m bars went through
     # 200k more records are 8 MB on disk and far more as Python objects: none of it is held
     assert after - before < 1_000_000, (before, after)
+
+
+def test_records_with_an_invalid_time_never_reach_redis_and_are_counted_and_logged_once(tmp_path, prefix, caplog):
+    valid = records("ESH24", 3_000, seed=91, first_day=date(2024, 3, 7), days=1)
+    bad_dts = [np.iinfo(np.int64).min, np.iinfo(np.int64).max, np.array(1e300).view(np.int64)]  # last: legacy f64
+    dirty, at = [], [400, 1_300, 2_600]
+    for i, chunk in enumerate(np.split(valid, at)):
+        dirty.append(chunk)
+        if i < len(at):
+            bad = chunk[-1:].copy()
+            bad["dt"] = bad_dts[i]
+            dirty.append(bad)
+    path = tmp_path / "ESH24.scid"
+    write_scid(path, np.concatenate(dirty))
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    write_scid(clean_dir / "ESH24.scid", valid)
+    bad_offsets = {56 + (a + k) * 40 for k, a in enumerate(at)}
+    caplog.set_level(logging.WARNING)
+
+    async def scenario() -> Runner:
+        runner = Runner(config(tmp_path, SHARED_REDIS, prefix, read_chunk=100))
+        await turn_until(runner, lambda: committed(runner) == path.stat().st_size, what="the whole file")
+        await runner.aclose()
+        return runner
+
+    runner = asyncio.run(scenario())
+    assert runner.metrics.registry.get_sample_value(
+        "marketdata_sidecar_invalid_records_total", {"instrument": "ESH24"}) == 3
+    assert sum("invalid time" in r.getMessage() and "ESH24.scid" in r.getMessage() for r in caplog.records) == 1
+    expected = batch_ticks(clean_dir / "ESH24.scid", "ESH24")
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        live = cache.ticks("ESH24", n=len(expected) + 1000)
+        columns = [c for c in TICK_COLUMNS if c != "source_offset"]
+        assert len(live) == len(expected)
+        pd.testing.assert_frame_equal(live[columns], expected[columns].reset_index(drop=True), check_dtype=False)
+        assert not bad_offsets & set(live["source_offset"])
+        for tf in ("1m", "1h"):
+            bars = cache.bars("ESH24", tf, n=10_000, include_forming=True)
+            assert bars["ts"].dt.year.between(2024, 2024).all()
+            pd.testing.assert_frame_equal(bars[EXACT_BAR_COLUMNS], batch_bars(expected, "ESH24", tf)[EXACT_BAR_COLUMNS],
+                                          check_dtype=False)

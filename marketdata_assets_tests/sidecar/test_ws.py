@@ -100,3 +100,39 @@ def test_ws_refuses_everything_when_no_token_is_configured():
             await runner.cleanup()
 
     asyncio.run(scenario())
+
+
+async def _raw_request(port: int, head: bytes) -> tuple[int, bytes]:
+    """One HTTP/1.1 request written byte for byte (no client library re-encodes the header)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+@pytest.mark.parametrize("auth", [b"Bearer \xff\xfe", b"Bearer s3cret-token\xff", b"\xff\xfe", b"Bearer \xc3\x28"],
+                         ids=["ff-fe", "token-plus-ff", "no-scheme", "bad-utf8-pair"])
+def test_a_non_utf8_authorization_header_is_a_401_like_any_bad_token(auth, caplog):
+    async def scenario() -> list[tuple[int, bytes]]:
+        metrics = Metrics()
+        app = make_app(lambda: (True, {}), metrics, Hub(metrics), Secret(TOKEN))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            return [await _raw_request(port, b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+                                       + auth + b"\r\nConnection: close\r\n\r\n")
+                    for path in (b"/health", b"/metrics", b"/ws", b"/health?token=%FF%FE")]
+        finally:
+            await runner.cleanup()
+
+    answers = asyncio.run(scenario())
+
+    assert [status for status, _ in answers] == [401] * 4
+    assert all(b"missing or wrong token" in body for _, body in answers)
+    assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text

@@ -19,9 +19,12 @@ from marketdata_assets.sources.sierra.scid import (
     RECORD_DTYPE,
     RECORD_SIZE,
     SC_EPOCH_US,
+    TS_INVALID,
+    decode_datetimes,
     read_scid,
     read_scid_window,
     resume_offset,
+    valid_timestamps,
 )
 
 T0 = 1_709_850_000_000_000  # 2024-03-07 22:20 UTC in Unix µs
@@ -165,3 +168,55 @@ def test_empty_file_with_header_only_reads_zero_rows(tmp_path):
 def test_missing_file_is_a_corrupt_file_error_naming_it(tmp_path):
     with pytest.raises(CorruptFile, match="NOPE.scid"):
         read_scid(tmp_path / "NOPE.scid")
+
+
+INT64_MIN, INT64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+
+
+@pytest.mark.parametrize("raw", [
+    INT64_MIN, INT64_MAX, -1, -SC_EPOCH_US,
+    np.array([1e300]).view(np.int64)[0],            # legacy f64 days, absurdly large
+    np.array([-1e300]).view(np.int64)[0],
+    np.array([np.nan]).view(np.int64)[0],
+    np.array([np.inf]).view(np.int64)[0],
+    np.array([3.0e6]).view(np.int64)[0],            # legacy f64: year ~10113
+    0x41_F0_00_00_00_00_00_00,                       # garbage with a legacy-looking top byte (4e9 days)
+    np.array([-0.5]).view(np.int64)[0],             # legacy f64 before the epoch
+])
+def test_out_of_range_datetimes_decode_to_a_flagged_invalid_time_never_a_wrapped_one(raw):
+    dt = np.array([raw, SC_EPOCH_US + T0], dtype=np.int64)
+
+    ts = decode_datetimes(dt)
+
+    assert ts[0] == TS_INVALID
+    assert ts[1] == T0
+    assert valid_timestamps(ts).tolist() == [False, True]
+
+
+def test_datetime_zero_is_the_sierra_epoch_not_an_error():
+    ts = decode_datetimes(np.array([0], dtype=np.int64))
+
+    assert ts[0] == -SC_EPOCH_US
+
+
+def test_invalid_timestamps_read_as_nat_and_stay_out_of_every_window(tmp_path):
+    rec = records(3)
+    rec["dt"][1] = INT64_MIN
+    path = write_scid(tmp_path / "ESH24.scid", rec)
+
+    frame = read_scid(path).records
+    window = read_scid_window(path, -(2**62), 2**62)
+
+    assert frame["ts"].isna().tolist() == [False, True, False]
+    assert window.records["byte_offset"].tolist() == [HEADER_SIZE, HEADER_SIZE + 2 * RECORD_SIZE]
+
+
+def test_a_file_name_with_a_trailing_newline_is_no_instrument(tmp_path):
+    from marketdata_assets.sources.sierra.discovery import scan_directory
+
+    write_scid(tmp_path / "ESH25\n.scid", records(2))
+
+    (found,) = scan_directory(tmp_path)
+
+    assert found.instrument is None
+    assert "ESH25" in found.error

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +17,7 @@ import pytest
 
 from marketdata_assets.storage.archive import archive_partition, manifest, restore_partitions, verify_archive
 from marketdata_assets.storage.archive_files import ArchiveChecksumError, partition_uri
-from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.storage.warehouse import Checkpoint, PartitionWrite, open_warehouse, partition_scope
 from marketdata_assets.storage.warehouse.schema import ARCHIVED_TABLES
 from marketdata_assets_tests.storage.archive_frames import DAY, NEXT, write_partitions
 from marketdata_assets_tests.storage.killed_writer import frame
@@ -117,6 +118,33 @@ def test_narrow_rewrite_of_an_archived_partition_restores_the_rest_first(two_day
     assert after["run_id"].tolist() == ["r1"] * 40 + ["tail"] * 10
     assert len(two_days.read_hot("raw_ticks", SCOPE)) == 50     # all hot again, nothing cold
     assert "raw_ticks" not in set(manifest(two_days)["table_name"])
+
+
+def _version(wh) -> int:
+    return int(wh.read("partition_versions", SCOPE)["version"].iloc[0])
+
+
+def test_one_multi_table_write_takes_every_archived_table_back_and_bumps_the_version_once(two_days, root):
+    archive_partition(two_days, root, "ESH24", DAY)
+    version = _version(two_days)
+    cold_quarantine = two_days.read("quarantine", SCOPE, order_by=("reason",))
+    late = cold_quarantine.iloc[:1].assign(stage="sierra_ticks", reason="timestamp_out_of_range", run_id="w")
+    checkpoint = Checkpoint("/data/ESH24.scid", "ESH24", date.fromisoformat(DAY), "fp", 99, 99, None, "w")
+
+    counts = two_days.replace_partitions([
+        PartitionWrite("ticks", frame(7, "w"), SCOPE),                                  # whole partition
+        PartitionWrite("quarantine", late, {**SCOPE, "stage": "sierra_ticks"}),        # one stage only
+    ], checkpoint=checkpoint)
+
+    assert counts == [7, 1]
+    assert _version(two_days) == version + 1
+    assert two_days.read_hot("ticks", SCOPE)["run_id"].unique().tolist() == ["w"]
+    quarantine = two_days.read_hot("quarantine", SCOPE)              # the cold stage restored, hot again
+    assert sorted(quarantine["stage"]) == ["sierra_ticks"] + ["validated_ticks"] * len(cold_quarantine)
+    assert set(manifest(two_days)["table_name"]) == set(ARCHIVED_TABLES) - {"ticks", "quarantine"}
+    assert not Path(partition_uri(root, "ticks", "ESH24", DAY)).exists()
+    assert not Path(partition_uri(root, "quarantine", "ESH24", DAY)).exists()
+    assert two_days.get_checkpoint("/data/ESH24.scid", DAY).byte_offset == 99
 
 
 def test_restore_brings_partitions_back_hot_with_identical_rows(two_days, root):

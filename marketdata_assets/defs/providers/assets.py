@@ -3,9 +3,10 @@
 import dagster as dg
 import pandas as pd
 
-from marketdata_assets.defs.partitions import market_partitions
+from marketdata_assets.defs.partitions import key_for, market_partitions
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.symbol_map import load_symbol_map
 from marketdata_assets.pipelines.providers import load_provider_bars
@@ -35,14 +36,19 @@ def symbol_map(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
                                           "symbols": len(frame), "removed": len(stale)})
 
 
-def _partitions(context) -> list[tuple[str, str]]:
+def _partitions(context) -> tuple[list[tuple[str, str]], list[str]]:
+    """(instrument, date) of the run's partitions whose instrument key is valid, and a reason
+    for each other one: a key added from the UI (``../x``) fails only its own partitions."""
     keys = context.partition_keys if context.has_partition_key_range else [context.partition_key]
-    out = []
+    out, invalid = [], []
     for key in keys:
         dims = key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else \
             dict(zip(("date", "instrument"), str(key).split("|"), strict=True))
-        out.append((validate_instrument(dims["instrument"]), dims["date"]))
-    return out
+        try:
+            out.append((validate_instrument(dims["instrument"]), dims["date"]))
+        except InvalidInstrument as exc:
+            invalid.append(f"{dims['date']}|{dims['instrument']}: {exc}")
+    return out, invalid
 
 
 @dg.asset(
@@ -58,28 +64,41 @@ def provider_bars(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     priority order (Yahoo, Alpha Vantage, Twelve Data, Polygon by default), falling back on
     errors, open circuits and empty answers; every bar keeps the provider and the request
     that served it in ``raw_bars``. A partition no provider can serve fails with each
-    provider's reason. Runs as one run per backfill, so limits and breakers span it."""
+    provider's reason. Runs as one run per backfill, so limits and breakers span it; there a
+    day no provider can serve (or a partition whose instrument key is invalid, e.g. ``../x``
+    added from the UI) fails on its own: the days that were served are recorded as
+    materialized (one materialization each, so downstream follows them) and the run fails
+    naming the others."""
     from datetime import date
 
     from marketdata_assets.errors import SourceUnavailable
 
     smap = load_symbol_map()
-    loads, failures = [], []
+    partitions, failures = _partitions(context)
+    for failure in failures:
+        context.log.error("%s", failure)
+    loads = []
     with warehouse.open() as wh:
-        for instrument, day in _partitions(context):
+        for instrument, day in partitions:
             try:
                 loads.append(load_provider_bars(wh, providers.chain(), smap, instrument, sierra.market(instrument),
                                                 date.fromisoformat(day), context.run_id))
             except SourceUnavailable as exc:
                 failures.append(f"{day}|{instrument}: {exc}")
                 context.log.error("%s|%s: %s", day, instrument, exc)
-    if failures:
-        raise dg.Failure(description="; ".join(failures)[:4000],
-                         metadata={"failed_partitions": len(failures), "served_partitions": len(loads)})
     served = pd.DataFrame([{"partition": f"{x.trading_date}|{x.instrument}", "rows": x.rows,
                             "provider": x.provider or "-", "passed_over": ", ".join(
                                 f"{a.provider} ({a.outcome})" for a in x.attempts if a.outcome != "served") or "-",
                             "note": x.note} for x in loads])
+    if failures:
+        # Dagster records the run's whole range only when the step succeeds; a ranged run that
+        # fails keeps exactly the partitions it recorded itself (its backfill retries the rest).
+        for load, row in zip(loads, served.to_dict(orient="records"), strict=True):
+            context.log_event(dg.AssetMaterialization(
+                asset_key=context.asset_key, partition=key_for(load.trading_date, load.instrument),
+                metadata={"dagster/row_count": load.rows, **{k: row[k] for k in ("provider", "passed_over", "note")}}))
+        raise dg.Failure(description="; ".join(failures)[:4000],
+                         metadata={"failed_partitions": len(failures), "served_partitions": len(loads)})
     return dg.MaterializeResult(metadata={
         "rows": int(served["rows"].sum()) if len(served) else 0,
         "providers": dg.MetadataValue.json(served["provider"].value_counts().to_dict() if len(served) else {}),

@@ -30,6 +30,14 @@ class ValidationConfig(dg.Config):
     great_expectations: bool = True
 
 
+def eager_from_any_origin() -> dg.AutomationCondition:
+    """``eager()``, except that a partition only one origin serves (REST providers *or* the
+    ProjectX gateway) is not held back because the other origin's partition is missing."""
+    missing = dg.AutomationCondition.missing() & ~dg.AutomationCondition.will_be_requested()
+    return dg.AutomationCondition.eager().replace(
+        "any_deps_missing", dg.AutomationCondition.all_deps_match(missing).with_label("all_deps_missing"))
+
+
 def _result(context: dg.AssetExecutionContext, result: ValidationResult) -> dg.MaterializeResult:
     failed = [v.name for v in result.verdicts if v.status == "fail"]
     if failed:
@@ -49,8 +57,8 @@ def _run(step, *args, **kwargs) -> ValidationResult:
     group_name="quality",
     partitions_def=market_partitions,
     kinds={"python", "sql"},
-    deps=["sierra_ticks"],
-    automation_condition=dg.AutomationCondition.eager(),
+    deps=["sierra_ticks", "live_ticks"],
+    automation_condition=eager_from_any_origin(),
     check_specs=rule_check_specs("validated_ticks", check_rules(["ticks", "bars"])),
 )
 def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,
@@ -74,8 +82,8 @@ def validated_ticks(context: dg.AssetExecutionContext, config: ValidationConfig,
     group_name="quality",
     partitions_def=market_partitions,
     kinds={"python", "sql"},
-    deps=["provider_bars"],
-    automation_condition=dg.AutomationCondition.eager(),
+    deps=["provider_bars", "projectx_bars"],
+    automation_condition=eager_from_any_origin(),
     check_specs=rule_check_specs("validated_bars", check_rules(["bars"])),
 )
 def validated_bars(context: dg.AssetExecutionContext, config: ValidationConfig, warehouse: WarehouseResource,

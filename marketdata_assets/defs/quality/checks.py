@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import numpy as np
 
-from marketdata_assets.defs.partitions import instrument_partitions, market_partitions
+from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
 from marketdata_assets.defs.resources import SierraResource
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.quality import EXTRA_CHECKS, Verdict
@@ -166,7 +166,8 @@ def freshness_checks(context: dg.AssetCheckExecutionContext, config: FreshnessCo
     partition, against ``MARKETDATA_FRESHNESS_MINUTES`` while its market is open."""
     now = _as_of(config.as_of) if config.as_of else time.time()
     minutes = get_settings().freshness_minutes
-    instruments = sorted(context.instance.get_dynamic_partitions(instrument_partitions.name))
+    # a key added from the UI is not validated by Dagster: an invalid one is logged and left out
+    instruments = valid_instruments(context.instance.get_dynamic_partitions(instrument_partitions.name), context.log)
     for key in context.selected_asset_check_keys:
         asset = key.asset_key.path[-1]
         states = [partition_freshness(context.instance, asset, inst, sierra.market(inst), now, minutes)

@@ -1,12 +1,20 @@
 """Directory sensor: new instruments, grown files and new files → partition runs.
 
 Cursor: JSON ``{path: [size, mtime_ns]}``. A file seen for the first time adds its
-instrument to the dynamic partitions and requests every trading date present in it; a
-file that grew requests the trading dates of the appended records (in live operation,
-the current trading date); a file that shrank or was replaced is treated as new. The
-run key is file + size, so a tick that sees the same size twice requests nothing new.
-A bad file (invalid name, corrupt header) is logged and skipped: it never stops the
-sensor or the other files.
+instrument to the dynamic partitions, once its header is valid, and requests every
+trading date present in it; a file that grew requests the trading dates of the appended
+records (in live operation, the current trading date); a file that shrank or was
+replaced is treated as new. The run key is file + size, so a tick that sees the same size
+twice requests nothing new. A date whose partition has already read the whole file (its
+ingest checkpoint has the file's fingerprint and end) is not requested: re-creating
+identical files (``make dev``) launches no run that would read nothing.
+
+Records outside the date partitions (an invalid ``DateTime``, a date before
+``MARKETDATA_PARTITIONS_START`` or after tomorrow) never become a run request: they are
+counted and logged once per file, and quarantined by the partition that answers for
+them (``transforms.partition_dates``). Records of tomorrow's trading date (CME after
+17:00 Chicago) wait: the file is looked at again each tick until their partition exists. A bad file (invalid name, corrupt header) is
+logged and skipped: it never stops the sensor or the other files.
 """
 
 
@@ -14,40 +22,92 @@ import json
 
 import dagster as dg
 
-from marketdata_assets.defs.partitions import instrument_partitions, key_for
-from marketdata_assets.defs.resources import SierraResource
+from marketdata_assets.defs.partitions import date_range, instrument_partitions, key_for
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.errors import MarketDataError
-from marketdata_assets.sources.sierra.discovery import scan_directory, trading_dates_in
+from marketdata_assets.pipelines.sierra import file_dates
+from marketdata_assets.sources.sierra.discovery import scan_directory
+from marketdata_assets.sources.sierra.scid import probe_scid
+from marketdata_assets.transforms.partition_dates import DateRange
 
 
-def evaluate(context, sierra: SierraResource, known_instruments: set[str]) -> dg.SensorResult:
+def _read_through(wh, path: str) -> set[str]:
+    """Trading dates whose checkpoint already covers every whole record of the file."""
+    header, size, fingerprint = probe_scid(path)
+    end = size - (size - header.header_size) % header.record_size
+    cps = wh.read("ingest_checkpoints", {"source": path}, columns=["trading_date", "fingerprint", "byte_offset"])
+    return {str(r.trading_date) for r in cps.itertuples() if r.fingerprint == fingerprint and r.byte_offset >= end}
+
+
+def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates: DateRange,
+             warehouse: WarehouseResource | None = None) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
-    new_cursor, requests, new_instruments = {}, [], []
-    for f in scan_directory(sierra.directory()):
-        if f.instrument is None:
-            context.log.warning("skipping %s: %s", f.path, f.error)
-            continue
-        previous = cursor.get(f.path)
-        new_cursor[f.path] = [f.size, f.mtime_ns]
-        if previous == [f.size, f.mtime_ns]:
-            continue
-        if f.instrument not in known_instruments:
-            new_instruments.append(f.instrument)
-            known_instruments.add(f.instrument)
-        grew = previous is not None and f.size >= previous[0]
-        try:
-            dates = trading_dates_in(f.path, sierra.market(f.instrument), previous[0] if grew else None)
-        except MarketDataError as exc:
-            context.log.error("cannot read %s: %s", f.path, exc)
-            new_cursor[f.path] = previous  # try again when it changes
-            continue
-        for d in dates:
-            requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument)))
+    new_cursor, requests, new_instruments, skipped = {}, [], [], 0
+    wh = None
+    try:
+        for f in scan_directory(sierra.directory()):
+            if f.instrument is None:
+                context.log.warning("skipping %s: %s", f.path, f.error)
+                continue
+            previous = cursor.get(f.path)
+            new_cursor[f.path] = [f.size, f.mtime_ns]
+            if previous == [f.size, f.mtime_ns]:
+                continue
+            grew = previous is not None and f.size >= previous[0]
+            try:
+                found = file_dates(f.path, sierra.market(f.instrument), dates, previous[0] if grew else None)
+            except MarketDataError as exc:
+                context.log.error("cannot read %s: %s", f.path, exc)
+                new_cursor[f.path] = previous  # try again when it changes
+                continue
+            if found.pending:  # tomorrow's trading date has no partition yet: look at this file again
+                context.log.info("%s: %d records of the trading date after %s wait for its partition",
+                                 f.path, found.pending, dates.last)
+                new_cursor[f.path] = previous
+            if f.instrument not in known_instruments:  # only a file with a valid header adds its instrument
+                new_instruments.append(f.instrument)
+                known_instruments.add(f.instrument)
+            if found.out_of_range:
+                skipped += found.out_of_range
+                context.log.warning(
+                    "%s: %d records outside the date partitions %s..%s are not requested; %s", f.path,
+                    found.out_of_range, dates.first, dates.last,
+                    f"{found.unowned} of them have no partition to quarantine them (no record of the file is "
+                    "in range)" if found.unowned else "the partition of their neighbours quarantines them")
+            wanted = found.dates
+            if wanted and warehouse is not None:
+                try:
+                    wh = wh or warehouse.open()
+                    done = _read_through(wh, f.path)
+                except MarketDataError as exc:
+                    context.log.warning("cannot read the checkpoints of %s (%s): requesting every date", f.path, exc)
+                    done = set()
+                wanted = [d for d in wanted if d not in done]
+            for d in wanted:
+                requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument)))
+    finally:
+        if wh is not None:
+            wh.close()
+    if skipped:
+        context.log.info("%d out-of-range records skipped in this tick", skipped)
     return dg.SensorResult(
         run_requests=requests,
         cursor=json.dumps({k: v for k, v in new_cursor.items() if v is not None}, sort_keys=True),
         dynamic_partitions_requests=[instrument_partitions.build_add_request(new_instruments)] if new_instruments else [],
     )
+
+
+def target_partitions(context, asset: str = "sierra_ticks") -> dg.PartitionsDefinition | None:
+    """The partitions of ``asset`` as built in the Definitions (None outside them); works
+    for sensor and schedule contexts (a schedule's raises when it has no repository)."""
+    try:
+        repo = context.repository_def
+    except (AttributeError, dg.DagsterInvariantViolationError):
+        repo = None
+    key = dg.AssetKey(asset)
+    if repo is None or key not in repo.assets_defs_by_key:
+        return None
+    return repo.assets_defs_by_key[key].partitions_def
 
 
 @dg.sensor(
@@ -56,7 +116,8 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str]) -> dg
     minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
-def sierra_files_sensor(context: dg.SensorEvaluationContext, sierra: SierraResource) -> dg.SensorResult:
+def sierra_files_sensor(context: dg.SensorEvaluationContext, sierra: SierraResource,
+                        warehouse: WarehouseResource) -> dg.SensorResult:
     """Loads what Sierra Chart wrote: watches MARKETDATA_SIERRA_DATA_DIR for new and grown .scid files."""
     known = set(context.instance.get_dynamic_partitions(instrument_partitions.name))
-    return evaluate(context, sierra, known)
+    return evaluate(context, sierra, known, date_range(target_partitions(context)), warehouse)

@@ -58,7 +58,8 @@ def warehouse_backup(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     )
 
 
-warehouse_backup_job = dg.define_asset_job("warehouse_backup", selection=[warehouse_backup])
+# not named like the asset: a job and an asset op share one namespace in the repository
+warehouse_backup_job = dg.define_asset_job("warehouse_backup_job", selection=[warehouse_backup])
 
 warehouse_backup_schedule = dg.ScheduleDefinition(
     name="warehouse_backup_daily", job=warehouse_backup_job, cron_schedule="30 2 * * *",

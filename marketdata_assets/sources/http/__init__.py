@@ -12,6 +12,7 @@ from marketdata_assets.sources.http.client import (
     NotSupported,
     ProviderError,
     TransientError,
+    call_policy,
 )
 from marketdata_assets.sources.http.fallback import (
     AllProvidersFailed,
@@ -19,12 +20,14 @@ from marketdata_assets.sources.http.fallback import (
     fetch_metadata_with_fallback,
     fetch_with_fallback,
 )
+from marketdata_assets.sources.http.ratelimit import BudgetExhausted
 from marketdata_assets.sources.http.registry import PROVIDER_CLASSES, build_provider, build_providers
 from marketdata_assets.sources.http.retry import RetryPolicy
 
 __all__ = [
     "FRAME_COLUMNS", "HttpProvider", "Provider", "Timeframe",
     "AuthenticationFailed", "NoData", "NotSupported", "ProviderError", "RetryPolicy", "TransientError",
+    "BudgetExhausted", "call_policy",
     "AllProvidersFailed", "Attempt", "fetch_metadata_with_fallback", "fetch_with_fallback",
     "PROVIDER_CLASSES", "build_provider", "build_providers",
 ]

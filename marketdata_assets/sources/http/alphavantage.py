@@ -4,7 +4,9 @@
 ``GET /query?function=...``. Which function depends on the kind of symbol, written in
 the symbol itself (see ``reference/symbol_map.json``):
 
-- ``NDX``, ``IBM``: ``TIME_SERIES_INTRADAY`` (one request per calendar month, ``month=``)
+- ``NDX``, ``IBM``: ``TIME_SERIES_INTRADAY`` (one request per US/Eastern calendar month,
+  ``month=``; the latest bars of a polling loop, declared with ``call_policy(asof=...)``,
+  from the compact series instead)
   and ``TIME_SERIES_DAILY``;
 - ``FX:EUR/USD`` (or plain ``EUR/USD``): ``FX_INTRADAY`` / ``FX_DAILY`` with
   ``from_symbol``/``to_symbol`` (FX intraday only serves the latest bars);
@@ -37,7 +39,7 @@ from marketdata_assets.sources.http.base import (
     field,
     local_to_utc,
 )
-from marketdata_assets.sources.http.client import AuthenticationFailed, NotSupported, ProviderError
+from marketdata_assets.sources.http.client import AuthenticationFailed, NotSupported, ProviderError, call_asof
 
 NAME = "alphavantage"
 _FIELD = re.compile(r"^\d+[a-z]?\.\s*([a-z]+)")
@@ -101,12 +103,18 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
             names[match.group(1)] = key
     columns = {name: [series[s].get(key) for s in stamps] for name, key in names.items()}
     ts = local_to_utc(stamps, tz, provider=NAME)
-    return bars_frame(ts, columns, provider=NAME, request=request)
+    return bars_frame(ts, columns, provider=NAME, request=request, day_tz=tz if timeframe == "1d" else None)
+
+
+# Alpha Vantage reads ``month=`` (and stamps equity intraday bars) in US/Eastern.
+MONTH_ZONE = "America/New_York"
+COMPACT_S = 90 * 60  # a range starting within this of ``asof`` fits the compact intraday series (100 bars)
 
 
 def _months(start: datetime, end: datetime) -> list[str]:
-    first = pd.Timestamp(start).tz_convert("UTC").tz_localize(None)
-    last = pd.Timestamp(end).tz_convert("UTC").tz_localize(None) - pd.Timedelta(microseconds=1)
+    """The US/Eastern calendar months ``[start, end)`` touches (``month=`` values)."""
+    first = pd.Timestamp(start).tz_convert(MONTH_ZONE).tz_localize(None)
+    last = pd.Timestamp(end).tz_convert(MONTH_ZONE).tz_localize(None) - pd.Timedelta(microseconds=1)
     months = pd.period_range(first, max(first, last), freq="M")
     return [str(m) for m in months]
 
@@ -135,6 +143,10 @@ class AlphaVantageProvider(HttpProvider):
             del params["outputsize"]
         if function != "TIME_SERIES_INTRADAY":
             return [params]
+        asof = call_asof()
+        if asof is not None and start.timestamp() >= asof - COMPACT_S and end.timestamp() <= asof + 120:
+            # the latest bars (a polling loop): the compact series holds the last 100 minutes
+            return [{**params, "outputsize": "compact", "extended_hours": "true"}]
         # Past months of stock intraday data are only reachable one month at a time.
         return [{**params, "month": m, "extended_hours": "true"} for m in _months(start, end)]
 

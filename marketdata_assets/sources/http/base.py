@@ -9,10 +9,11 @@ requested ``[start, end)``; rows with a null price are dropped (Yahoo pads its a
 with nulls for minutes without trades).
 
 Daily bars are labelled with the *exchange-local* trading date at local midnight,
-expressed in UTC (2024-11-22 in New York → 2024-11-22 05:00Z). That is what Polygon
-sends and what a date-only string from Alpha Vantage / Twelve Data means; Yahoo's daily
-timestamps (session open, e.g. 14:30Z) are moved to the same label so that a fallback
-from one provider to another never shifts a daily bar.
+expressed in UTC (2024-11-22 in New York → 2024-11-22 05:00Z), whatever instant of the
+day the provider stamps: Yahoo stamps the session open (14:30Z), Polygon local midnight
+for stocks but 01:00 New York for indices (``I:NDX``), Alpha Vantage / Twelve Data send a
+date. ``bars_frame`` applies the rule to every daily frame (``day_tz`` = the zone of the
+provider's day), so a fallback from one provider to another never shifts a daily bar.
 """
 
 from __future__ import annotations
@@ -152,11 +153,17 @@ def bars_frame(
     *,
     provider: str,
     request: str,
+    day_tz: str | None = None,
 ) -> pd.DataFrame:
     """Build the common frame from UTC timestamps and raw column values (numbers or
-    numeric strings); drop rows whose timestamp or a price is null; sort; dedupe."""
+    numeric strings); drop rows whose timestamp or a price is null; sort; dedupe.
+
+    ``day_tz`` marks daily bars: each is labelled with its day's local midnight in that
+    zone (``daily_label``, the module's rule), whatever instant the provider stamped."""
     if len(ts) == 0:
         return empty_bars(provider)
+    if day_tz is not None:
+        ts = daily_label(ts, day_tz, provider=provider)
     data: dict[str, Any] = {"ts": pd.DatetimeIndex(ts).tz_convert("UTC").astype(TS_DTYPE)}
     for col in (*PRICE_COLUMNS, "volume"):
         raw = columns.get(col)
@@ -170,9 +177,12 @@ def bars_frame(
                 f"{provider}: {col!r} has {len(raw)} values for {len(ts)} timestamps ({request})"
             )
         try:
-            data[col] = pd.to_numeric(pd.Series(list(raw), dtype="object"), errors="raise").astype("float64")
-        except (TypeError, ValueError) as exc:
-            raise SchemaMismatch(f"{provider}: non-numeric {col!r} value ({request})") from exc
+            data[col] = np.asarray(raw, dtype="float64")  # numbers, numeric strings, None → NaN
+        except (TypeError, ValueError):
+            try:  # the slow path, for what numpy refuses but pandas reads (and for the error)
+                data[col] = pd.to_numeric(pd.Series(list(raw), dtype="object"), errors="raise").astype("float64")
+            except (TypeError, ValueError) as exc:
+                raise SchemaMismatch(f"{provider}: non-numeric {col!r} value ({request})") from exc
     frame = pd.DataFrame({k: np.asarray(v) if k != "ts" else v for k, v in data.items()})
     frame = frame.dropna(subset=["ts", *PRICE_COLUMNS])
     frame = frame.sort_values("ts", kind="stable").drop_duplicates("ts", keep="last")
@@ -186,8 +196,11 @@ def concat_bars(frames: Sequence[pd.DataFrame], provider: str, start: datetime, 
     frames = [f for f in frames if len(f)]
     if not frames:
         return empty_bars(provider)
-    frame = pd.concat(frames, ignore_index=True)
     lo, hi = pd.Timestamp(start).tz_convert("UTC"), pd.Timestamp(end).tz_convert("UTC")
+    if len(frames) == 1:  # one answer: already sorted and unique (``bars_frame``)
+        frame = frames[0]
+        return frame[(frame["ts"] >= lo) & (frame["ts"] < hi)].reset_index(drop=True)
+    frame = pd.concat(frames, ignore_index=True)
     frame = frame[(frame["ts"] >= lo) & (frame["ts"] < hi)]
     frame = frame.sort_values("ts", kind="stable").drop_duplicates("ts", keep="last")
     return frame.reset_index(drop=True)

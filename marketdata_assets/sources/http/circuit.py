@@ -89,6 +89,12 @@ class CircuitBreaker:
                 raise CircuitOpen(self.provider, "circuit half-open and its trial request is in flight")
             self._trial_in_flight = True
 
+    def cancel_call(self) -> None:
+        """The admitted call sent nothing (e.g. the local rate limiter refused it): give a
+        half-open trial slot back without counting a success or a failure."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def record_success(self) -> None:
         with self._lock:
             self._failures = 0

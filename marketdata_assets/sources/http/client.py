@@ -12,7 +12,15 @@ in-band refusals (``ProviderError``: unknown symbol, bad parameter), rejected
 credentials (``AuthenticationFailed``), ``CircuitOpen``.
 
 Every attempt first asks the circuit breaker, then takes a rate-limit token, so retries
-count against the quota like any other request and an open circuit sends nothing.
+count against the quota like any other request and an open circuit sends nothing. A
+refusal of the local limiter (``BudgetExhausted``, when the policy bounds the wait) sent
+nothing: it is neither a success nor a failure for the breaker (a half-open trial slot it
+held is given back) and it is not retried.
+
+Per-call policy: ``with call_policy(policy): provider.fetch_bars(...)`` makes every request
+of that call (in this thread or task) use ``policy`` instead of the client's own; the
+1-second provider loop of the sidecar uses it to never wait for the limiter and never
+sleep past its interval, while the batch path keeps its patient default.
 
 Secrets: API keys are added by an innermost transport (``_AuthTransport``), after httpx
 has built, logged and attached the request it knows about, so the URL in httpx's own
@@ -23,10 +31,12 @@ keys anyway (a provider could echo one back).
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +47,7 @@ import tenacity
 from marketdata_assets.errors import RateLimited, SourceUnavailable
 from marketdata_assets.sources.http.circuit import CircuitBreaker
 from marketdata_assets.sources.http.metrics import REQUESTS
-from marketdata_assets.sources.http.ratelimit import RateLimiter
+from marketdata_assets.sources.http.ratelimit import BudgetExhausted, RateLimiter
 from marketdata_assets.sources.http.retry import (
     RetryAfterBeyondCap,
     RetryPolicy,
@@ -46,6 +56,33 @@ from marketdata_assets.sources.http.retry import (
 )
 
 log = logging.getLogger("marketdata.http")
+_CALL_POLICY: contextvars.ContextVar[RetryPolicy | None] = contextvars.ContextVar("call_policy", default=None)
+_CALL_ASOF: contextvars.ContextVar[float | None] = contextvars.ContextVar("call_asof", default=None)
+
+
+@contextlib.contextmanager
+def call_policy(policy: RetryPolicy, asof: float | None = None) -> Iterator[RetryPolicy]:
+    """Use ``policy`` for every request made inside the block (this thread/task only).
+
+    ``asof`` (epoch seconds) declares the caller's "now": a range ending there asks for the
+    *latest* bars, which a provider may serve from a cheaper endpoint (Alpha Vantage's
+    compact intraday series instead of a whole month).
+    """
+    tokens = _CALL_POLICY.set(policy), _CALL_ASOF.set(asof)
+    try:
+        yield policy
+    finally:
+        _CALL_POLICY.reset(tokens[0])
+        _CALL_ASOF.reset(tokens[1])
+
+
+def call_asof() -> float | None:
+    """The ``asof`` of the enclosing :func:`call_policy` block, if any."""
+    return _CALL_ASOF.get()
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (TransientError, RateLimited)) and not isinstance(exc, BudgetExhausted)
 
 Inspect = Callable[[int, Any, str], None]  # (status, payload, provenance)
 Describe = Callable[[Any], "str | None"]
@@ -117,6 +154,9 @@ class _AuthTransport(httpx.BaseTransport):
         )
         return self._inner.handle_request(keyed)
 
+    def set_header(self, name: str, value: str) -> None:
+        self._headers[name] = value
+
     def close(self) -> None:
         self._inner.close()
 
@@ -161,19 +201,20 @@ class HttpClient:
         describe: Describe | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        secrets: Iterable[str] = (),
     ):
         self.provider = provider
         self.timeout_s = timeout_s
         self.policy = policy or RetryPolicy()
         self.limiter = limiter
         self.breaker = breaker
-        self._secrets = [v for v in (*(auth_params or {}).values(), *(auth_headers or {}).values()) if v]
+        self._secrets = [v for v in (*(auth_params or {}).values(), *(auth_headers or {}).values(), *secrets) if v]
         self._inspect = inspect
         self._describe = describe
         self._sleep = sleep
-        wire = _AuthTransport(transport or httpx.HTTPTransport(), auth_params or {}, auth_headers or {})
+        self._wire = _AuthTransport(transport or httpx.HTTPTransport(), auth_params or {}, auth_headers or {})
         self._http = httpx.Client(
-            base_url=base_url, timeout=timeout_s, headers=dict(headers or {}), transport=wire
+            base_url=base_url, timeout=timeout_s, headers=dict(headers or {}), transport=self._wire
         )
 
     @property
@@ -193,16 +234,41 @@ class HttpClient:
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Reply:
         """GET ``base_url + path`` and return the decoded JSON, retrying what is transient."""
         request = self.provenance(path, params)
+        return self._retrying(request)(self._attempt, path, dict(params or {}), request)
+
+    def post_json(self, path: str, body: Mapping[str, Any], *, shown: Mapping[str, Any] | None = None) -> Reply:
+        """POST a JSON ``body`` to ``base_url + path`` with the same resilience as ``get_json``.
+
+        ``shown`` is what the provenance (logs, errors, stored ``request``) quotes of the
+        body (default: all of it); pass a copy without credentials for a login call.
+        """
+        quoted = json.dumps(dict(shown if shown is not None else body), sort_keys=True, default=str)
+        request = self.scrub(f"{self.provider} POST {path} {quoted}")
+        return self._retrying(request)(self._attempt, path, {}, request, dict(body))
+
+    def set_auth_header(self, name: str, value: str) -> None:
+        """Send ``name: value`` on every later request (a renewed bearer token); the value is
+        treated as a secret from now on (scrubbed from messages)."""
+        self._wire.set_header(name, value)
+        self._secrets.append(value)
+
+    def _retrying(self, request: str) -> Callable[..., Reply]:
+        """Run an attempt under the call's retry policy (``call_policy`` or the client's)."""
+        policy = _CALL_POLICY.get() or self.policy
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.policy.max_attempts)
-            | RetryAfterBeyondCap(self.policy.retry_after_cap_s),
-            wait=RetryWait(self.policy),
-            retry=tenacity.retry_if_exception_type((TransientError, RateLimited)),
+            stop=tenacity.stop_after_attempt(policy.max_attempts)
+            | RetryAfterBeyondCap(policy.retry_after_cap_s),
+            wait=RetryWait(policy),
+            retry=tenacity.retry_if_exception(_retryable),
             sleep=self._sleep,
-            before_sleep=self._log_retry(request),
+            before_sleep=self._log_retry(request, policy),
             reraise=True,
         )
-        return retrying(self._attempt, path, dict(params or {}), request)
+
+        def run(fn, path, params, request, body=None):
+            return retrying(fn, path, params, request, policy, body)
+
+        return run
 
     def get_next(self, url: str) -> Reply:
         """Follow a pagination URL (Polygon ``next_url``) on *our* base URL.
@@ -220,25 +286,31 @@ class HttpClient:
         params = {k: v for k, v in target.params.items() if k.lower() != "apikey"}
         return self.get_json(path, params)
 
-    def _log_retry(self, request: str) -> Callable[[tenacity.RetryCallState], None]:
+    def _log_retry(self, request: str, policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], None]:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception()
             log.warning(
                 "%s: attempt %d/%d failed (%s: %s); retrying in %.2f s",
-                request, state.attempt_number, self.policy.max_attempts,
+                request, state.attempt_number, policy.max_attempts,
                 type(exc).__name__, getattr(exc, "why", exc), state.next_action.sleep,
             )
 
         return before_sleep
 
-    def _attempt(self, path: str, params: dict[str, Any], request: str) -> Reply:
+    def _attempt(self, path: str, params: dict[str, Any], request: str, policy: RetryPolicy,
+                 body: dict | None = None) -> Reply:
         if self.breaker is not None:
             self.breaker.before_call()  # CircuitOpen: nothing sent, not retried
+        if self.limiter is not None:
+            try:
+                self.limiter.acquire(policy.limiter_max_wait_s)
+            except BudgetExhausted:  # nothing sent: not a failure, not a success, not retried
+                if self.breaker is not None:
+                    self.breaker.cancel_call()
+                raise
         try:
-            if self.limiter is not None:
-                self.limiter.acquire()
             started = time.monotonic()
-            reply = self._send(path, params, request)
+            reply = self._send(path, params, request, body)
         except BaseException as exc:
             outcome, is_failure = _outcome(exc)
             REQUESTS.labels(self.provider, outcome).inc()
@@ -254,9 +326,12 @@ class HttpClient:
         log.debug("%s -> HTTP %d in %.3f s", request, reply.status, time.monotonic() - started)
         return reply
 
-    def _send(self, path: str, params: dict[str, Any], request: str) -> Reply:
+    def _send(self, path: str, params: dict[str, Any], request: str, body: dict | None = None) -> Reply:
         try:
-            response = self._http.get(path, params=params)
+            if body is None:
+                response = self._http.get(path, params=params)
+            else:
+                response = self._http.post(path, json=body)
         except httpx.TimeoutException as exc:
             raise TransientError(
                 self.provider, f"timeout after {self.timeout_s:g} s on {request}", kind="timeout"

@@ -33,6 +33,7 @@ from marketdata_assets.errors import (
 )
 from marketdata_assets.sources.http.base import Provider, Timeframe
 from marketdata_assets.sources.http.client import NotSupported
+from marketdata_assets.sources.http.ratelimit import BudgetExhausted
 
 log = logging.getLogger("marketdata.http")
 
@@ -43,7 +44,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Attempt:
     provider: str
-    outcome: str  # served | empty | no_symbol | circuit_open | rate_limited | unsupported | failed | ...
+    outcome: str  # served | empty | no_symbol | circuit_open | budget | rate_limited | unsupported | failed | ...
     reason: str
     elapsed_s: float
 
@@ -72,6 +73,8 @@ def _symbol(symbol_for_provider: SymbolFor, provider: str) -> str | None:
 def _classify(exc: Exception) -> str:
     if isinstance(exc, CircuitOpen):
         return "circuit_open"
+    if isinstance(exc, BudgetExhausted):
+        return "budget"
     if isinstance(exc, RateLimited):
         return "rate_limited"
     if isinstance(exc, NotSupported):

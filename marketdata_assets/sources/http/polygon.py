@@ -2,8 +2,10 @@
 per minute on the free tier, exact millisecond ranges, reference data for the catalog.
 
 - ``/v2/aggs/ticker/{ticker}/range/1/{minute|day}/{from}/{to}``: ``results[]`` with
-  ``t`` (epoch ms, bar start; daily bars at the exchange's local midnight), ``o h l c
-  v``; no ``results`` key when there is nothing; ``next_url`` when there is more.
+  ``t`` (epoch ms, bar start), ``o h l c v``; no ``results`` key when there is nothing;
+  ``next_url`` when there is more. Daily bars are New York days for US stocks, options
+  and indices (stocks stamped 00:00, indices 01:00) and UTC days for currencies (``C:``)
+  and crypto (``X:``); ``bars_frame`` labels them by the common rule (``base``).
 - ``/v3/reference/tickers/{ticker}`` (metadata) and ``/v3/reference/tickers`` (listing,
   paginated with ``next_url``).
 
@@ -56,9 +58,14 @@ def inspect(status: int, payload: Any, request: str) -> None:
         raise ProviderError(NAME, f"{describe(payload)} ({request})")
 
 
-def parse_aggs(body: Any, timeframe: Timeframe, *, request: str = "") -> pd.DataFrame:
-    """One aggregates page → bar frame (``timeframe`` only documents the intent: Polygon
-    already labels daily bars at local midnight)."""
+def day_zone(ticker: str) -> str:
+    """The zone whose calendar days Polygon's daily bars of ``ticker`` cover."""
+    return "UTC" if ticker.upper().startswith(("C:", "X:")) else "America/New_York"
+
+
+def parse_aggs(body: Any, timeframe: Timeframe, *, request: str = "", ticker: str | None = None) -> pd.DataFrame:
+    """One aggregates page → bar frame; daily bars get the common label whatever Polygon
+    stamped (``ticker``: the requested one, else the body's)."""
     inspect(200, body, request)
     results = (body.get("results") or []) if isinstance(body, dict) else None
     if results is None:
@@ -70,7 +77,8 @@ def parse_aggs(body: Any, timeframe: Timeframe, *, request: str = "") -> pd.Data
         name: [r.get(key) for r in results]
         for name, key in (("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"), ("volume", "v"))
     }
-    return bars_frame(ts, columns, provider=NAME, request=request)
+    day_tz = day_zone(ticker or str(body.get("ticker", ""))) if timeframe == "1d" else None
+    return bars_frame(ts, columns, provider=NAME, request=request, day_tz=day_tz)
 
 
 def _ms(moment: datetime) -> int:
@@ -103,7 +111,7 @@ class PolygonProvider(HttpProvider):
             hi = (end.astimezone(UTC) - timedelta(microseconds=1)).date().isoformat()
         path = f"/v2/aggs/ticker/{self._ticker(symbol)}/range/1/{SPANS[timeframe]}/{lo}/{hi}"
         params = {"adjusted": "true", "sort": "asc", "limit": PAGE_LIMIT}
-        frames = [parse_aggs(r.payload, timeframe, request=r.request) for r in self._pages(path, params)]
+        frames = [parse_aggs(r.payload, timeframe, request=r.request, ticker=symbol) for r in self._pages(path, params)]
         return concat_bars(frames, NAME, start, end)
 
     def fetch_metadata(self, symbol: str) -> dict[str, Any]:

@@ -29,6 +29,12 @@ from marketdata_assets.sources.http.metrics import RATE_LIMIT_WAIT
 log = logging.getLogger("marketdata.http")
 
 
+class BudgetExhausted(RateLimited):
+    """The local limiter refused a request without sending it (the provider's budget is
+    spent for now). Not a provider failure: the breaker does not count it and the client
+    does not retry it; fallback moves on to the next provider."""
+
+
 class RateLimiter:
     """Token bucket of ``limit`` tokens, each returning ``window_s + margin_s`` after use.
     Thread-safe."""
@@ -68,11 +74,23 @@ class RateLimiter:
                 return 0.0
             return self._spent[0] + hold - now
 
+    def try_acquire(self) -> bool:
+        """Take a token if one is free now; never waits (for a polling loop that would rather
+        use the next provider than queue)."""
+        return self._try() == 0.0
+
+    def remaining(self) -> int:
+        """Tokens free right now (nothing is taken)."""
+        with self._lock:
+            now, hold = self._clock(), self.window_s + self.margin_s
+            return self.limit - sum(1 for t in self._spent if t + hold > now)
+
     def acquire(self, max_wait_s: float | None = None) -> float:
         """Block until a token is free; return the seconds waited.
 
-        With ``max_wait_s``, raise ``RateLimited`` instead of waiting longer than that
-        (for callers that would rather fall back to another provider than queue).
+        With ``max_wait_s``, raise ``BudgetExhausted`` (a ``RateLimited``) instead of waiting
+        longer than that (for callers that would rather fall back to another provider than
+        queue); ``max_wait_s=0`` is the non-blocking check.
         """
         waited = 0.0
         while True:
@@ -82,7 +100,7 @@ class RateLimiter:
                     RATE_LIMIT_WAIT.labels(self.provider).inc(waited)
                 return waited
             if max_wait_s is not None and waited + wait > max_wait_s:
-                raise RateLimited(
+                raise BudgetExhausted(
                     self.provider,
                     f"local limit of {self.limit} requests per {self.window_s:g} s reached",
                     retry_after=wait,

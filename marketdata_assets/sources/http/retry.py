@@ -18,13 +18,27 @@ import tenacity
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Attempts per request (all of them count against the rate limit) and waits."""
+    """Attempts per request (all of them count against the rate limit) and waits.
+
+    ``limiter_max_wait_s``: how long an attempt may wait for a local rate-limit token
+    (None: as long as it takes, the batch behaviour; 0: not at all, the request is refused
+    with ``BudgetExhausted`` and fallback moves on). A polling loop passes its own policy
+    for its calls with :func:`~marketdata_assets.sources.http.client.call_policy`.
+    """
 
     max_attempts: int = 4
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     jitter_s: float = 0.5
     retry_after_cap_s: float = 30.0
+    limiter_max_wait_s: float | None = None
+
+    @classmethod
+    def for_interval(cls, interval_s: float) -> RetryPolicy:
+        """A polling loop's policy: never wait for the limiter, never sleep longer than the
+        interval (a longer ``Retry-After`` ends the attempt so the next provider serves)."""
+        return cls(max_attempts=2, backoff_initial_s=min(0.05, interval_s / 4), backoff_max_s=interval_s / 2,
+                   jitter_s=0.0, retry_after_cap_s=interval_s, limiter_max_wait_s=0.0)
 
 
 def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:

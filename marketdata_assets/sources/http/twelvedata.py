@@ -8,6 +8,9 @@ time. Our range is in UTC while ``start_date``/``end_date`` are read in that (ye
 unknown) exchange zone, so we ask for one extra day on each side and cut the exact
 ``[start, end)`` after converting to UTC. A page holds at most 5000 values, newest
 first; older pages are fetched by moving ``end_date`` to the oldest value seen.
+Currency pairs and crypto answer without ``meta.exchange_timezone`` (their meta carries
+``currency_base``/``currency_quote`` instead); Twelve Data documents their times as UTC, so a
+missing zone means UTC.
 Errors: ``{"code", "message", "status": "error"}`` with HTTP 200 or the code as status;
 429 → ``RateLimited``; "No data is available ..." (400) → an empty frame.
 """
@@ -80,7 +83,8 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
         inspect(200, body, request)
     except NoData:
         return empty_bars(NAME)
-    tz = field(body, "meta", "exchange_timezone", provider=NAME)
+    meta = field(body, "meta", provider=NAME)
+    tz = (meta.get("exchange_timezone") if isinstance(meta, dict) else None) or "UTC"  # FX, crypto: UTC
     values = list(field(body, "values", provider=NAME) or [])
     if not values:
         return empty_bars(NAME)
@@ -90,7 +94,7 @@ def parse_time_series(body: Any, timeframe: Timeframe, *, request: str = "") -> 
     columns = {c: [v.get(c) for v in values] for c in ("open", "high", "low", "close")}
     if any("volume" in v for v in values):
         columns["volume"] = [v.get("volume") for v in values]
-    return bars_frame(ts, columns, provider=NAME, request=request)
+    return bars_frame(ts, columns, provider=NAME, request=request, day_tz=tz if timeframe == "1d" else None)
 
 
 class TwelveDataProvider(HttpProvider):

@@ -25,7 +25,6 @@ from marketdata_assets.sources.http.base import (
     check_range,
     clean_metadata,
     concat_bars,
-    daily_label,
     empty_bars,
     field,
 )
@@ -73,10 +72,8 @@ def parse_chart(body: Any, timeframe: Timeframe, *, request: str = "") -> pd.Dat
         return empty_bars(NAME)
     quote_ = field(result, "indicators", "quote", 0, provider=NAME)
     ts = pd.DatetimeIndex(pd.to_datetime(stamps, unit="s", utc=True))
-    if timeframe == "1d":
-        tz = field(result, "meta", "exchangeTimezoneName", provider=NAME)
-        ts = daily_label(ts, tz, provider=NAME)
-    return bars_frame(ts, quote_, provider=NAME, request=request)
+    day_tz = field(result, "meta", "exchangeTimezoneName", provider=NAME) if timeframe == "1d" else None
+    return bars_frame(ts, quote_, provider=NAME, request=request, day_tz=day_tz)
 
 
 class YahooProvider(HttpProvider):

@@ -1,8 +1,8 @@
 """What is in a Sierra Chart data directory: files, their instruments and fingerprints.
 
-Used by the directory sensor. Nothing here raises on a bad file: a file whose name is not
-a valid instrument or whose header is corrupt is reported with its error, so one bad file
-never stops the others from loading.
+Used by the directory sensor (the dates a file holds: ``pipelines.sierra.file_dates``).
+Nothing here raises on a bad file: a file whose name is not a valid instrument is reported
+with its error, so one bad file never stops the others from loading.
 """
 
 from __future__ import annotations
@@ -11,17 +11,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from marketdata_assets.errors import CorruptFile, InvalidInstrument
+from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
-from marketdata_assets.model.sessions import Market
-from marketdata_assets.sources.sierra.scid import (
-    HEADER_SIZE,
-    RECORD_SIZE,
-    instrument_from_path,
-    scan_timestamps,
-)
+from marketdata_assets.sources.sierra.scid import instrument_from_path
 
 
 @dataclass(frozen=True)
@@ -49,19 +41,3 @@ def scan_directory(data_dir: str | os.PathLike) -> list[ScidFile]:
             instrument, error = None, str(exc)
         out.append(ScidFile(str(Path(entry.path).resolve()), instrument, st.st_size, st.st_mtime_ns, error))
     return out
-
-
-def trading_dates_in(path: str, market: Market, from_size: int | None = None) -> list[str]:
-    """Trading dates (ISO) of the whole records after byte ``from_size`` (all records if None)."""
-    start = None
-    if from_size is not None:
-        start = max(HEADER_SIZE, from_size - (from_size - HEADER_SIZE) % RECORD_SIZE)
-    try:
-        ts, _ = scan_timestamps(path, start)
-    except CorruptFile:
-        raise
-    except OSError as exc:
-        raise CorruptFile(path, start, f"cannot read: {exc.strerror}") from exc
-    if len(ts) == 0:
-        return []
-    return sorted(str(d) for d in np.unique(market.trading_dates(ts)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,10 @@ RECORD_DTYPE = np.dtype([
 HEADER_SIZE = HEADER_DTYPE.itemsize   # 56
 RECORD_SIZE = RECORD_DTYPE.itemsize   # 40
 SC_EPOCH_US = 2_209_161_600_000_000   # 1899-12-30 → 1970-01-01 in µs
+DAY_US = 86_400_000_000
+# first Sierra DateTime that is no longer a valid instant: 10000-01-01 (2,958,466 days after 1899-12-30)
+SC_MAX_US = 2_958_466 * DAY_US
+TS_INVALID = np.iinfo(np.int64).min   # a DateTime that decodes to no instant; NaT as datetime64
 SINGLE_TRADE = np.float32(0.0)
 FIRST_SUB_TRADE = np.float32(-1.99900095e37)
 LAST_SUB_TRADE = np.float32(-1.99900197e37)
@@ -114,14 +119,30 @@ def resume_offset(header_size: int, file_size: int, fingerprint: str,
 
 
 def decode_datetimes(dt: np.ndarray) -> np.ndarray:
-    """Sierra ``DateTime`` (int64 µs since 1899-12-30, or legacy f64 days) → Unix µs."""
+    """Sierra ``DateTime`` (int64 µs since 1899-12-30, or legacy f64 days) → Unix µs.
+
+    A value that is no instant Sierra Chart could have written (before its epoch, from year
+    10000 on, a NaN or infinite legacy day count: INT64_MIN, INT64_MAX, garbage bytes,
+    1e300 days) decodes to :data:`TS_INVALID` (NaT as ``datetime64``), never to a wrapped
+    or overflowed time; :func:`valid_timestamps` tells them apart."""
+    if not len(dt) or (dt.min() >= 0 and dt.max() < SC_MAX_US):
+        return dt - SC_EPOCH_US   # every value a valid int64 DateTime (a legacy f64 is above SC_MAX_US)
     top = (dt >> 56) & 0xFF
     legacy = (top >= 0x3E) & (top <= 0x41)
-    out = dt - SC_EPOCH_US
+    ok = (dt >= 0) & (dt < SC_MAX_US)
+    out = np.where(ok, dt - SC_EPOCH_US, TS_INVALID)
     if legacy.any():
         days = dt[legacy].view(np.float64)
-        out[legacy] = np.round(days * 86_400_000_000.0).astype(np.int64) - SC_EPOCH_US
+        good = np.isfinite(days) & (days >= 0) & (days < SC_MAX_US / DAY_US)
+        us = np.full(len(days), TS_INVALID, dtype=np.int64)
+        us[good] = np.round(days[good] * float(DAY_US)).astype(np.int64) - SC_EPOCH_US
+        out[legacy] = us
     return out
+
+
+def valid_timestamps(ts_us: np.ndarray) -> np.ndarray:
+    """True where a decoded timestamp is an instant (not :data:`TS_INVALID`)."""
+    return ts_us != TS_INVALID
 
 
 def classify(open_: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -208,10 +229,17 @@ def instrument_from_path(path: str | os.PathLike) -> str:
 
 
 def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offset: int | None = None) -> ScidChunk:
-    """Like :func:`read_scid`, keeping only records with ``lo_us <= ts < hi_us``.
+    """Like :func:`read_scid`, keeping only records with ``lo_us <= ts < hi_us``."""
+    return read_scid_where(path, lambda ts: np.flatnonzero((ts >= lo_us) & (ts < hi_us)), start_offset)
 
-    Only the 8-byte timestamps of the scanned range are decoded to find the window; the
-    other fields are decoded for the selected records only.
+
+def read_scid_where(path: str | os.PathLike, select: Callable[[np.ndarray], np.ndarray],
+                    start_offset: int | None = None) -> ScidChunk:
+    """Like :func:`read_scid`, keeping the records at the positions ``select`` picks from
+    the Unix µs timestamps of every whole record from ``start_offset``.
+
+    Only the 8-byte timestamps of the scanned range are decoded to select; the other
+    fields are decoded for the selected records only.
     """
     path = str(path)
     with open(path, "rb") as fh:
@@ -229,10 +257,9 @@ def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offs
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
                 try:
-                    ts = decode_datetimes(rec["dt"].astype(np.int64))
-                    idx = np.flatnonzero((ts >= lo_us) & (ts < hi_us))
+                    idx = np.asarray(select(decode_datetimes(rec["dt"].astype(np.int64))), dtype=np.int64)
                     frame = decode_records(rec[idx], 0)
-                    frame["byte_offset"] = start + idx.astype(np.int64) * RECORD_SIZE
+                    frame["byte_offset"] = start + idx * RECORD_SIZE
                 finally:
                     del rec
     return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
@@ -240,14 +267,17 @@ def read_scid_window(path: str | os.PathLike, lo_us: int, hi_us: int, start_offs
                      fingerprint=fingerprint_bytes(head), records=frame)
 
 
-def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None) -> tuple[np.ndarray, int]:
-    """Unix µs of every whole record from ``start_offset``, and the offset after them."""
+def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None,
+                    end_offset: int | None = None) -> tuple[np.ndarray, int]:
+    """Unix µs of every whole record from ``start_offset`` (up to ``end_offset``), and the
+    offset after them."""
     path = str(path)
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         header = read_header(path, fh.read(HEADER_SIZE))
         start = header.header_size if start_offset is None else start_offset
-        n = max(0, (size - start) // RECORD_SIZE)
+        stop = size if end_offset is None else min(size, end_offset)
+        n = max(0, (stop - start) // RECORD_SIZE)
         if n == 0:
             return np.empty(0, np.int64), start
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:

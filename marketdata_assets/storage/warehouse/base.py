@@ -3,15 +3,17 @@
 Write rule, for every backend: ``replace_partition`` replaces exactly the rows of one
 partition (instrument × trading date, optionally narrowed by ``scope`` and ``min_offset``)
 with the given frame, and records the ingest checkpoint if one is given, in **one
-transaction**. A re-run therefore never duplicates, and a write that dies half-way leaves
-the previous contents intact.
+transaction**. ``replace_partitions`` does the same for several tables at once (a step's
+kept rows, base bars and quarantine, and its checkpoint) in **one transaction**, so a
+reader never sees one table rewritten and another not. A re-run therefore never
+duplicates, and a write that dies half-way leaves the previous contents intact.
 
 Hot and cold: for the archived tables (``schema.ARCHIVED_TABLES``) ``read``, ``count``,
 ``partition_counts``, ``spans`` and ``total`` return hot rows and cold (archived Parquet)
-rows together, read in one snapshot (see ``cold.py``). ``replace_partition`` on an archived
-partition takes it back in the same transaction: a whole-partition rewrite drops the
-manifest row, a narrower one (``scope`` beyond instrument/date or ``min_offset``) first
-restores the checked cold rows into the table; the file is removed after the commit.
+rows together, read in one snapshot (see ``cold.py``). Every write of ``replace_partitions``
+on an archived partition takes it back in the same transaction: a whole-partition rewrite
+drops the manifest row, a narrower one (``scope`` beyond instrument/date or ``min_offset``)
+first restores the checked cold rows into the table; the files are removed after the commit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -57,6 +60,18 @@ class Checkpoint:
         }]).astype({"last_ts": "Int64"})
 
 
+@dataclass(frozen=True)
+class PartitionWrite:
+    """One table's share of a partition write: replace the rows matching ``scope`` (and
+    ``source_offset >= min_offset``) by ``frame``."""
+
+    table: str
+    frame: pd.DataFrame
+    scope: dict
+    min_offset: int | None = None
+    constants: dict | None = None
+
+
 def partition_scope(instrument: str, trading_date: date | str, **extra) -> dict:
     return {"instrument": instrument, "trading_date": str(trading_date), **extra}
 
@@ -87,11 +102,18 @@ class Warehouse(ABC):
         return [f for f in files if not f.name.startswith("1") or optional_available]
 
     # -- writes -------------------------------------------------------------------------
-    @abstractmethod
     def replace_partition(self, table_name: str, frame: pd.DataFrame, scope: dict, *,
                           min_offset: int | None = None, checkpoint: Checkpoint | None = None,
                           constants: dict | None = None) -> int:
         """Replace the rows matching ``scope`` (and ``source_offset >= min_offset``) by ``frame``."""
+        return self.replace_partitions([PartitionWrite(table_name, frame, scope, min_offset, constants)],
+                                       checkpoint=checkpoint)[0]
+
+    @abstractmethod
+    def replace_partitions(self, writes: Sequence[PartitionWrite], *,
+                           checkpoint: Checkpoint | None = None) -> list[int]:
+        """Every write of ``writes`` (in order) and the checkpoint, in one transaction;
+        returns the rows written per write. Each frame is prepared inside the transaction."""
 
     @abstractmethod
     def upsert(self, table_name: str, frame: pd.DataFrame, key: tuple[str, ...]) -> int:
@@ -122,16 +144,25 @@ class Warehouse(ABC):
                         "DO UPDATE SET version = partition_versions.version + 1",
                         {"i": instrument, "d": str(trading_date)[:10]})
 
+    def _begin_writes(self, writes: Sequence[PartitionWrite]) -> None:
+        """First inside ``replace_partitions``' transaction: lock every archived table-partition
+        the writes replace (sorted), then bump each written partition's version once. Locks
+        come before the ``partition_versions`` row, in the order archive and restore take
+        them, so a writer and the archiver never wait on each other in a cycle."""
+        parts = sorted({(table(w.table).name, w.scope["instrument"], str(w.scope["trading_date"])[:10])
+                        for w in writes if "instrument" in w.scope and "trading_date" in w.scope})
+        for name, instrument, day in parts:
+            if cold.is_archived(name):
+                self.lock_partition(name, instrument, day)
+        for instrument, day in sorted({(i, d) for name, i, d in parts if table(name).partitioned}):
+            self.bump_version(instrument, day)
+
     def _release_cold(self, tbl: Table, scope: dict, min_offset: int | None) -> list[str]:
-        """Inside a partition write: bump the partition's version and take it back from the
-        archive (see the module docstring); returns the files to remove after the commit."""
-        whole_partition = "instrument" in scope and "trading_date" in scope
-        if tbl.partitioned and whole_partition:
-            self.bump_version(scope["instrument"], scope["trading_date"])
+        """Inside one write of ``replace_partitions`` (after :meth:`_begin_writes`): take the
+        partition back from the archive (see the module docstring); returns the files to
+        remove after the commit."""
         if not cold.is_archived(tbl.name):
             return []
-        if whole_partition:
-            self.lock_partition(tbl.name, scope["instrument"], scope["trading_date"])
         entries = self._manifest(tbl.name, scope)
         whole = not cold.extra_scope(scope) and min_offset is None
         for entry in entries.itertuples(index=False):
@@ -190,6 +221,14 @@ class Warehouse(ABC):
                     raise
         raise AssertionError("unreachable")
 
+    def cold_dates(self, table_name: str, instrument: str,
+                   dates: tuple[str | None, str | None] | None = None) -> list[str]:
+        """Trading dates (ISO, ascending) of ``instrument``'s archived partitions of ``table_name``
+        in ``dates`` ([from, to)); for SQL on the hot table that must not miss the cold ones."""
+        if not cold.is_archived(table_name):
+            return []
+        return [str(d)[:10] for d in self._manifest(table_name, {"instrument": instrument}, dates)["trading_date"]]
+
     def _manifest(self, table_name: str, scope: dict, dates=None) -> pd.DataFrame:
         return self.read_hot("archive_manifest", cold.manifest_scope(table_name, scope), dates=dates,
                               order_by=("trading_date", "instrument"))
@@ -202,6 +241,10 @@ class Warehouse(ABC):
     @abstractmethod
     def execute(self, sql: str, params: dict | None = None) -> int:
         """Run one statement with bound ``%(name)s`` parameters in its own transaction."""
+
+    def ts_param(self, ts_us: int):
+        """A UTC µs instant as a bound parameter to compare with a ``ts`` column."""
+        return pd.Timestamp(int(ts_us), unit="us", tz="UTC").to_pydatetime()
 
     def count(self, table_name: str, scope: dict | None = None) -> int:
         tbl = table(table_name)

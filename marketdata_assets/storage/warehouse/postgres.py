@@ -82,27 +82,32 @@ class PostgresWarehouse(Warehouse):
         where, params = self._where(tbl, scope, min_offset, dates)
         return pgsql.SQL(where), params
 
-    def replace_partition(self, table_name, frame, scope, *, min_offset=None, checkpoint=None, constants=None):
-        tbl = table(table_name)
-        cols = prepare(tbl, frame, constants)
-        payload = pgcopy.encode(cols)
-        where, params = self._sql_where(tbl, scope, min_offset)
-        ident = pgsql.Identifier(tbl.name)
-        collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
+    def replace_partitions(self, writes, *, checkpoint=None):
+        counts, name, released = [], writes[0].table if writes else "-", []
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 self._uncap()
-                released = self._release_cold(tbl, scope, min_offset)
-                cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
-                with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
-                    cp.write(payload)
+                self._begin_writes(writes)
+                for w in writes:
+                    tbl = table(w.table)
+                    name = tbl.name
+                    released += self._release_cold(tbl, w.scope, w.min_offset)
+                    cols = prepare(tbl, w.frame, w.constants)
+                    where, params = self._sql_where(tbl, w.scope, w.min_offset)
+                    ident = pgsql.Identifier(tbl.name)
+                    collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
+                    cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
+                    with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
+                        cp.write(pgcopy.encode(cols))
+                    counts.append(len(w.frame))
                 if checkpoint is not None:
+                    name = "ingest_checkpoints"
                     self._put_checkpoint(cur, checkpoint)
         except psycopg.Error as exc:
-            raise StorageError(f"postgres write to {tbl.name} failed: {type(exc).__name__}: "
+            raise StorageError(f"postgres write to {name} failed: {type(exc).__name__}: "
                                f"{exc.diag.message_primary or exc}") from exc
         self._forget_files(released)
-        return len(frame)
+        return counts
 
     int16_reads = True
 

@@ -65,6 +65,11 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("symbol_map", (
         ("generic", "text"), ("kind", "text"), ("symbol", "text"), ("asset_class", "text"), ("version", "text"),
     ), partitioned=False),
+    # -- ProjectX gateway (011_projectx_contracts.sql) ---------------------------------------
+    Table("projectx_contracts", (
+        ("instrument", "text"), ("contract_id", "text"), ("name", "text"), ("description", "text"),
+        ("tick_size", "f8"), ("tick_value", "f8"), ("symbol_id", "text"), ("resolved_at", "ts"), ("run_id", "text"),
+    ), partitioned=False),
     Table("quarantine", (
         ("stage", "text"), ("instrument", "text"), ("trading_date", "date"), ("ts", "ts"),
         ("source", "text"), ("source_offset", "i8"), ("reason", "text"), ("raw", "json"),
@@ -124,6 +129,30 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("enrichment_covered", "i8"), ("enrichment_coverage", "f8"), ("orphan_records", "i8"),
         ("failed_components", "json"), ("freshness", "json"), ("checks", "json"),
     ), partitioned=False),
+    # -- market depth (008_depth.sql) ----------------------------------------------------
+    Table("depth_events", (
+        ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("seq", "i8"), ("command", "i2"),
+        ("flags", "i2"), ("num_orders", "i8"), ("price", "f8"), ("quantity", "i8"), ("origin", "text"),
+        *_PROVENANCE,
+    )),
+    Table("book_snapshots", (
+        ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("side", "text"), ("level", "i2"),
+        ("price", "f8"), ("quantity", "i8"), ("num_orders", "i8"), ("as_of", "ts"), ("origin", "text"),
+        ("run_id", "text"),
+    )),
+    Table("book_bars", (
+        ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("spread", "f8"), ("bid_size", "f8"),
+        ("ask_size", "f8"), ("imbalance", "f8"), ("two_sided_seconds", "f8"), ("batches", "i8"),
+        ("crossed_batches", "i8"), ("origin", "text"), ("run_id", "text"),
+    )),
+    Table("depth_checkpoints", (
+        ("source", "text"), ("instrument", "text"), ("trading_date", "date"), ("fingerprint", "text"),
+        ("byte_offset", "i8"), ("file_size", "i8"), ("last_ts", "ts"), ("raw_count", "i8"), ("run_id", "text"),
+    )),
+    Table("depth_book_state", (
+        ("instrument", "text"), ("trading_date", "date"), ("source", "text"), ("point", "text"), ("side", "text"),
+        ("price", "f8"), ("quantity", "i8"), ("num_orders", "i8"), ("run_id", "text"),
+    )),
 )}
 
 

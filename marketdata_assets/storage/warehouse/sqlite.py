@@ -75,19 +75,23 @@ class SQLiteWarehouse(Warehouse):
             lists.append(vals.tolist())
         return [c.name for c in cols], list(zip(*lists, strict=True)) if lists else []
 
-    def replace_partition(self, table_name, frame, scope, *, min_offset=None, checkpoint=None, constants=None):
-        tbl = table(table_name)
-        names, rows = self._rows(tbl, frame, constants)
-        where, params = self._where(tbl, scope, min_offset)
-        insert = f"INSERT INTO {tbl.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
+    def replace_partitions(self, writes, *, checkpoint=None):
+        counts, released = [], []
         with self._tx() as cur:
-            released = self._release_cold(tbl, scope, min_offset)
-            cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
-            cur.executemany(insert, rows)
+            self._begin_writes(writes)
+            for w in writes:
+                tbl = table(w.table)
+                released += self._release_cold(tbl, w.scope, w.min_offset)
+                names, rows = self._rows(tbl, w.frame, w.constants)
+                where, params = self._where(tbl, w.scope, w.min_offset)
+                cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
+                cur.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
+                                f"VALUES ({', '.join('?' * len(names))})", rows)
+                counts.append(len(rows))
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
         self._forget_files(released)
-        return len(rows)
+        return counts
 
     def transaction(self):
         return self._tx()
@@ -128,6 +132,9 @@ class SQLiteWarehouse(Warehouse):
         frame = pd.read_sql_query(self.to_qmark(f"SELECT {', '.join(cols)} FROM {tbl.name}{where}{order}"),  # noqa: S608
                                   self.conn, params=params)
         return finish(tbl, frame)
+
+    def ts_param(self, ts_us):
+        return int(ts_us)  # ts columns hold UTC µs integers here
 
     def query(self, sql, params=None):
         try:

@@ -1,0 +1,70 @@
+"""What is in a market-depth directory: ``.depth`` files, their instruments, days and sizes.
+
+Used by the depth sensor. Nothing here raises on a bad file name: it is reported with its
+error, so one bad file never stops the others from loading.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from marketdata_assets.errors import CorruptFile, InvalidInstrument
+from marketdata_assets.model.sessions import Market
+from marketdata_assets.sources.sierra.depth import RECORD_DTYPE, RECORD_SIZE, parse_depth_name, read_header
+from marketdata_assets.sources.sierra.scid import decode_datetimes
+
+
+@dataclass(frozen=True)
+class DepthFile:
+    path: str
+    instrument: str | None
+    day: date | None
+    size: int
+    mtime_ns: int
+    error: str | None = None
+
+
+def scan_depth_directory(depth_dir: str | os.PathLike) -> list[DepthFile]:
+    """Every ``*.depth`` directly in ``depth_dir`` with its size and mtime (sorted by name)."""
+    root = Path(depth_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if not entry.name.endswith(".depth") or not entry.is_file(follow_symlinks=False):
+            continue
+        st = entry.stat(follow_symlinks=False)
+        try:
+            (instrument, day), error = parse_depth_name(entry.name), None
+        except InvalidInstrument as exc:
+            instrument, day, error = None, None, str(exc)
+        out.append(DepthFile(str(Path(entry.path).resolve()), instrument, day, st.st_size, st.st_mtime_ns, error))
+    return out
+
+
+def depth_trading_dates(path: str, market: Market, from_size: int | None = None) -> list[str]:
+    """Trading dates (ISO) of the whole records after byte ``from_size`` (all if None)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            header = read_header(path, fh.read(RECORD_SIZE * 3))
+            hs = header.header_size
+            start = hs if from_size is None else max(hs, from_size - (from_size - hs) % RECORD_SIZE)
+            n = max(0, (size - start) // RECORD_SIZE)
+            if n == 0:
+                return []
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+                try:
+                    ts = decode_datetimes(rec["dt"].astype(np.int64))
+                finally:
+                    del rec
+    except OSError as exc:
+        raise CorruptFile(path, None, f"cannot read: {exc.strerror}") from exc
+    return sorted(str(d) for d in np.unique(market.trading_dates(ts)))

@@ -1,0 +1,132 @@
+"""Hub ticks journaled by the sidecar (a subprocess) reach Redis and ``raw_ticks`` exactly
+once across a kill -9 and a restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import pytest
+import redis
+
+from marketdata_assets.defs.live.journal import live_ticks
+from marketdata_assets.defs.partitions import instrument_partitions, key_for
+from marketdata_assets.defs.quality.assets import validated_ticks
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.fakegateway import FakeGateway
+from marketdata_assets.fakegateway.feed import FeedClock
+from marketdata_assets.sources.sierra.scid import read_scid
+from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.warehouse import open_warehouse
+
+from .conftest import API_KEY
+
+REDIS = "redis://127.0.0.1:6379/0"
+REPO = Path(__file__).resolve().parents[2]
+QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+DAY = "2024-11-04"
+
+
+@pytest.fixture
+def prefix():
+    name = f"test-pxjournal-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def _wait(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _records(path: Path) -> int:
+    return max(0, (path.stat().st_size - 56) // 40) if path.exists() else 0
+
+
+def _replay(instance, url, selection=(live_ticks,), config=None):
+    return dg.materialize(list(selection), partition_key=key_for(DAY, "ESZ24"), instance=instance,
+                          resources={"warehouse": WarehouseResource(url=url), "sierra": SierraResource()},
+                          run_config={**QUIET, **(config or {})})
+
+
+def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, prefix, monkeypatch, warehouse_url):
+    journal_dir = tmp_path / "journal"
+    journal = journal_dir / "projectx" / "ESZ24.scid"
+    with FakeGateway(feed=FeedClock(datetime(2024, 11, 4, 15, tzinfo=UTC), speed=60.0)) as server, \
+            dg.instance_for_test() as instance:
+        env = {**os.environ, **server.settings_env(), "MARKETDATA_PROJECTX_USERNAME": "px-user",
+               "MARKETDATA_PROJECTX_API_KEY": API_KEY, "MARKETDATA_JOURNAL_DIR": str(journal_dir),
+               "MARKETDATA_REDIS_URL": REDIS, "MARKETDATA_REDIS_PREFIX": prefix, "MARKETDATA_SIDECAR_PORT": "0",
+               "MARKETDATA_SIDECAR_POLL_MS": "10"}
+        monkeypatch.setenv("MARKETDATA_JOURNAL_DIR", str(journal_dir))
+        instance.add_dynamic_partitions(instrument_partitions.name, ["ESZ24"])
+        log = open(tmp_path / "sidecar.log", "ab")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "marketdata_assets.sidecar", "--projectx", "ESZ24", "--log-level", "DEBUG"]
+        first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait(lambda: _records(journal) > 20, what="journaled hub ticks")
+            assert _replay(instance, warehouse_url).success          # replay while the sidecar writes
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+            with open(journal, "ab") as fh:
+                fh.write(b"\x07" * 23)                                # the record a crash tore
+            assert _replay(instance, warehouse_url).success          # replay after the crash
+            torn_size = journal.stat().st_size
+            port = _free_port()
+            second = subprocess.Popen(cmd, cwd=REPO, env={**env, "MARKETDATA_SIDECAR_PORT": str(port),
+                                                          "MARKETDATA_SIDECAR_TOKEN": "tok"},
+                                      stdout=log, stderr=subprocess.STDOUT)
+            _wait(lambda: journal.stat().st_size > torn_size + 400, what="journaling after the restart")
+            auth = {"Authorization": "Bearer tok"}
+            health = httpx.get(f"http://127.0.0.1:{port}/health", headers=auth).json()
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=auth).text
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+        finally:
+            for proc in (first, locals().get("second")):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+            log.close()
+        assert _replay(instance, warehouse_url).success              # and once more at the end
+        validated = _replay(instance, warehouse_url, (validated_ticks,),
+                            {"ops": {"validated_ticks": {"config": {"great_expectations": False}}}})
+        written = read_scid(journal).records
+        with open_warehouse(warehouse_url) as wh:
+            raw = wh.read("raw_ticks", {"instrument": "ESZ24", "trading_date": DAY})
+            kept = wh.count("ticks", {"instrument": "ESZ24", "trading_date": DAY})
+            quarantined = wh.count("quarantine", {"instrument": "ESZ24", "trading_date": DAY})
+        with LiveCache(REDIS, prefix) as cache:
+            in_redis = cache.ticks("ESZ24", n=1_000_000)
+        sidecar_log = (tmp_path / "sidecar.log").read_text(errors="replace")
+    assert (journal.stat().st_size - 56) % 40 == 0                      # the torn bytes were cut off
+    assert len(raw) == len(written) > 40
+    assert raw["ts"].is_unique and raw["ts"].tolist() == written["ts"].tolist()
+    assert set(raw["source"]) == {"projectx:ESZ24"}
+    assert len(in_redis) == len(written) and in_redis["ts"].is_unique  # Redis too: exactly once
+    assert validated.success and kept + quarantined == len(raw)
+    assert API_KEY not in sidecar_log and "access_token" not in sidecar_log
+    px = health["projectx"]
+    assert px["connections"] == 1 and px["stalls"] == 0 and px["contracts"] == {"CON.F.US.EP.Z24": "ESZ24"}
+    assert "marketdata_sidecar_projectx_reconnects 0.0" in metrics and "marketdata_sidecar_projectx_stalled" in metrics
