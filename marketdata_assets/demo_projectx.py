@@ -41,7 +41,7 @@ def run_projectx_demo(instance, resources: dict, quiet: dict) -> tuple[list[str]
     """Materialize the ProjectX path; returns (failed steps, summary figures)."""
     import dagster as dg
 
-    from marketdata_assets.definitions import PROJECTX_ASSETS, QUALITY_ASSETS, defs
+    from marketdata_assets.definitions import PROJECTX_ASSETS, QUALITY_ASSETS, build_defs
     from marketdata_assets.defs.bars.assets import ohlc_bars
     from marketdata_assets.defs.features.assets import indicators
     from marketdata_assets.defs.partitions import instrument_partitions, key_for
@@ -49,7 +49,7 @@ def run_projectx_demo(instance, resources: dict, quiet: dict) -> tuple[list[str]
     failed, figures = [], {}
     with fake_gateway_env() as gateway:
         instance.add_dynamic_partitions(instrument_partitions.name, [DEMO_INSTRUMENT])
-        backfill = defs.resolve_job_def("projectx_bootstrap").execute_in_process(
+        backfill = build_defs().resolve_job_def("projectx_bootstrap").execute_in_process(
             instance=instance, resources=resources, raise_on_error=False, run_config=quiet,
             tags={"dagster/asset_partition_range_start": str(key_for(DEMO_FIRST, DEMO_INSTRUMENT)),
                   "dagster/asset_partition_range_end": str(key_for(DEMO_LAST, DEMO_INSTRUMENT))})

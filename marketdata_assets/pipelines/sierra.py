@@ -158,6 +158,50 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
                                "appended_out_of_range": len(rejected)})
 
 
+_RAW_PROOF = ("SELECT source, COUNT(*) AS n, MIN(source_offset) AS lo, MAX(source_offset) AS hi, "
+              "SUM(source_offset) AS offsets, SUM(total_volume) AS volume FROM raw_ticks "
+              "WHERE instrument = %(instrument)s AND trading_date = %(trading_date)s GROUP BY source")
+
+
+def raw_from_file(wh: Warehouse, instrument: str, market: Market, trading_date: date,
+                  run_id: str) -> pd.DataFrame | None:
+    """The partition's ``raw_ticks`` rows decoded again from their ``.scid`` file (the audit
+    trail: same file, same byte offsets), which costs a fraction of reading them back from
+    the warehouse; None unless the file is provably the one ``raw_ticks`` was loaded from:
+    one source, its checkpoint's fingerprint and size, and the same row count, byte offsets
+    (min, max, sum) and total volume as the warehouse's rows (one aggregate query)."""
+    proof = wh.query(_RAW_PROOF, {"instrument": instrument, "trading_date": str(trading_date)})
+    if len(proof) != 1:
+        return None
+    p = proof.iloc[0]
+    cp = wh.get_checkpoint(p["source"], trading_date)
+    path = Path(p["source"])
+    try:
+        _, size, fingerprint = probe_scid(path)
+    except (CorruptFile, OSError):
+        return None
+    if cp is None or fingerprint != cp.fingerprint or size < cp.byte_offset:
+        return None
+    lo, hi = market.window_us(trading_date)
+    day = np.datetime64(trading_date, "D")
+    chunk = read_scid_where(path, lambda ts: np.flatnonzero((ts >= lo) & (ts < hi)), end_offset=cp.byte_offset)
+    records = chunk.records
+    records = records[market.trading_dates(ts_us(records["ts"])) == day] if len(records) else records
+    offsets = records["byte_offset"].to_numpy()
+    if len(records) != int(p["n"]) or not len(records) or (
+            int(offsets.min()), int(offsets.max()), int(offsets.sum()),
+            int(records["total_volume"].to_numpy().astype(np.int64).sum())) != tuple(
+            int(p[k]) for k in ("lo", "hi", "offsets", "volume")):
+        return None
+    raw = raw_frame(records, instrument, market, p["source"], run_id)
+    return raw.astype(_RAW_TYPES).assign(trading_date=str(trading_date))  # the types a warehouse read gives
+
+
+_RAW_TYPES = {**dict.fromkeys(("open", "high", "low", "close"), np.float64),
+              **dict.fromkeys(("num_trades", "total_volume", "bid_volume", "ask_volume"), np.int64),
+              "kind": np.int16, "sub_trade": np.int16}
+
+
 def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
              tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE, params: QualityParams = DEFAULT_PARAMS,
              run_gx: bool = True, runner=None) -> ValidationResult:
@@ -169,7 +213,9 @@ def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date,
     then the three targets are replaced for the partition in one transaction, so a reader
     sees all of this validation or none of it, and a re-run never duplicates."""
     scope = partition_scope(instrument, trading_date)
-    raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
+    raw = raw_from_file(wh, instrument, market, trading_date, run_id)
+    if raw is None:  # the file no longer holds exactly what raw_ticks holds: the warehouse's copy
+        raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
     ticks, bars = (as_dates(f) for f in split_raw(raw))
     reports = {}
     prior_scale, warmup = tick_warmup(wh, instrument, market, trading_date, params.ticks) if len(ticks) else (None, None)

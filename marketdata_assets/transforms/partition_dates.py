@@ -48,8 +48,14 @@ class DateRange:
 ALL_DATES = DateRange(date(1899, 12, 28), date(9999, 12, 30))
 
 
+SLICE = 1 << 20  # records per slice: the calendar's temporaries (~40 B a record) stay bounded
+
+
 def record_dates(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndarray:
     """Trading date (``datetime64[D]``) of each record, NaT where it is out of range."""
+    if len(ts_us) > SLICE:
+        return np.concatenate([record_dates(ts_us[lo:lo + SLICE], market, dates)
+                               for lo in range(0, len(ts_us), SLICE)])
     ok = ts_us != TS_INVALID
     out = np.full(len(ts_us), NAT)
     if ok.any():
@@ -62,6 +68,8 @@ def record_dates(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndar
 def pending(ts_us: np.ndarray, market: Market, dates: DateRange) -> np.ndarray:
     """True where a record's trading date is pending: it is neither loaded nor quarantined
     now, and its own partition reads it once that exists."""
+    if len(ts_us) > SLICE:
+        return np.concatenate([pending(ts_us[lo:lo + SLICE], market, dates) for lo in range(0, len(ts_us), SLICE)])
     ok = ts_us != TS_INVALID
     out = np.zeros(len(ts_us), dtype=bool)
     if dates.pending_until is not None and ok.any():

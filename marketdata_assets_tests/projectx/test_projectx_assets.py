@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import dagster as dg
 import pytest
 
-from marketdata_assets.definitions import defs
+from marketdata_assets.definitions import build_defs
 from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.features.assets import indicators
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
@@ -40,7 +40,7 @@ def _resources(url):
 
 
 def _backfill(instance, url, first=FIRST, last=LAST, instrument="ESZ24"):
-    return defs.get_job_def("projectx_bootstrap").execute_in_process(
+    return build_defs().resolve_job_def("projectx_bootstrap").execute_in_process(
         instance=instance, resources=_resources(url), run_config=QUIET, raise_on_error=False,
         tags={"dagster/asset_partition_range_start": str(key_for(first, instrument)),
               "dagster/asset_partition_range_end": str(key_for(last, instrument))})

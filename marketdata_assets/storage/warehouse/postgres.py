@@ -24,7 +24,8 @@ from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
 
-_MIGRATION_LOCK = 7_411_202_601  # pg_advisory_xact_lock key for migrations
+_MIGRATION_LOCK = 7_411_202_601
+COPY_SLICE = 200_000  # rows encoded per COPY message batch  # pg_advisory_xact_lock key for migrations
 
 
 def redact(url: str) -> str:
@@ -92,13 +93,17 @@ class PostgresWarehouse(Warehouse):
                     tbl = table(w.table)
                     name = tbl.name
                     released += self._release_cold(tbl, w.scope, w.min_offset)
-                    cols = prepare(tbl, w.frame, w.constants)
                     where, params = self._sql_where(tbl, w.scope, w.min_offset)
                     ident = pgsql.Identifier(tbl.name)
-                    collist = pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols)
+                    collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
                     cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
                     with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
-                        cp.write(pgcopy.encode(cols))
+                        # slice by slice: the server parses one slice while the next is encoded
+                        starts = range(0, max(1, len(w.frame)), COPY_SLICE)
+                        for lo in starts:
+                            body = pgcopy.encode(prepare(tbl, w.frame.iloc[lo:lo + COPY_SLICE], w.constants))
+                            cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
+                                          None if lo == starts[-1] else -len(pgcopy.TRAILER)])
                     counts.append(len(w.frame))
                 if checkpoint is not None:
                     name = "ingest_checkpoints"

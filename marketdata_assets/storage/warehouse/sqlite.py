@@ -18,6 +18,9 @@ from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import check_columns, table
 
+# rows turned into Python tuples at a time: a partition's tuples (~1 KB a row) never all in memory
+WRITE_SLICE = 25_000
+
 
 def sqlite_path(url: str) -> str:
     if not url.startswith("sqlite:///"):
@@ -82,12 +85,13 @@ class SQLiteWarehouse(Warehouse):
             for w in writes:
                 tbl = table(w.table)
                 released += self._release_cold(tbl, w.scope, w.min_offset)
-                names, rows = self._rows(tbl, w.frame, w.constants)
                 where, params = self._where(tbl, w.scope, w.min_offset)
                 cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
-                cur.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
-                                f"VALUES ({', '.join('?' * len(names))})", rows)
-                counts.append(len(rows))
+                insert = (f"INSERT INTO {tbl.name} ({', '.join(tbl.names)}) "  # noqa: S608
+                          f"VALUES ({', '.join('?' * len(tbl.names))})")
+                for lo in range(0, len(w.frame), WRITE_SLICE):  # the tuples of one slice in memory at a time
+                    cur.executemany(insert, self._rows(tbl, w.frame.iloc[lo:lo + WRITE_SLICE], w.constants)[1])
+                counts.append(len(w.frame))
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
         self._forget_files(released)
