@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="run the benchmarks, write var/bench/results.json")
     b.add_argument("--only", nargs="*", help="benchmark names to run (default: all)")
     b.add_argument("--scale", type=float, default=1.0, help="fraction of the standard sizes (for a quick look)")
+    from marketdata_assets import lifecycle_cli
+
+    lifecycle_cli.add_parsers(sub)
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "sample-data":
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         from marketdata_assets.bench.run import run_benchmarks
 
         return run_benchmarks(only=args.only, scale=args.scale)
+    code = lifecycle_cli.run(args)
+    if code is not None:
+        return code
     parser.error(f"unknown command {args.command}")
     return 2
 

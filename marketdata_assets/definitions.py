@@ -39,6 +39,15 @@ from marketdata_assets.defs.sierra.depth import sierra_depth
 from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
 from marketdata_assets.defs.sierra.jobs import sierra_chain_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
+from marketdata_assets.defs.storage.assets import cold_archive
+from marketdata_assets.defs.storage.backups import (
+    BackupResource,
+    warehouse_backup,
+    warehouse_backup_job,
+    warehouse_backup_schedule,
+)
+from marketdata_assets.defs.storage.resources import ArchiveResource
+from marketdata_assets.defs.storage.schedules import archive_nightly, cold_archive_job
 from marketdata_assets.settings import Settings, get_settings
 
 SIERRA_ASSETS = [reference_data, sierra_ticks, validated_ticks, ohlc_bars]
@@ -48,6 +57,7 @@ PROJECTX_ASSETS = [projectx_bars, live_ticks]
 QUALITY_ASSETS = [validated_bars]
 QUALITY_CHECKS = [freshness_checks]
 DEPTH_ASSETS = [sierra_depth, book_snapshots]
+STORAGE_ASSETS = [cold_archive, warehouse_backup]
 
 automation_sensor = dg.AutomationConditionSensorDefinition(
     name="automation_sensor",
@@ -63,7 +73,8 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 def resources() -> dict:
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
             "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource(),
-            "live": LiveStreamResource(), "depth": DepthResource(), "projectx": ProjectXResource()}
+            "live": LiveStreamResource(), "depth": DepthResource(), "projectx": ProjectXResource(),
+            "archive_store": ArchiveResource(), "backup_store": BackupResource()}
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
@@ -72,13 +83,14 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
     start = (settings or get_settings()).partitions_start
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
-                                      *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS], start),
+                                      *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS, *STORAGE_ASSETS],
+                                     start),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
                  sidecar_heartbeat_sensor, freshness_sensor, sierra_depth_sensor],
         jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job,
-              projectx_bootstrap_job],
-        schedules=[catalog_daily_schedule],
+              projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
+        schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
         resources=resources(),
         executor=dg.in_process_executor,
     )

@@ -217,9 +217,14 @@ def run_demo() -> int:
     print("  ".join(f"{k}: {v}" for k, v in live_figures.items()) or "none")
     print("\ndata integrity report (catalog job):")
     print(report.to_string(index=False) if len(report) else "none")
+    from marketdata_assets.demo_storage import run_storage_demo
+
+    storage_failures = run_storage_demo(instance, res, settings, parts, quiet)
+    for what in storage_failures:
+        print(f"FAILED storage lifecycle: {what}")
     live_ok = live.finish()
     live_partitions = 1 if "live_ticks rows" in live_figures else 0  # the live session's journal replay
-    ok = (live_ok and failed == 0 and not provider_failures and not projectx_failures
+    ok = (live_ok and failed == 0 and not provider_failures and not projectx_failures and not storage_failures
           and bool(recon["reconciled"].all()) and len(recon) == len(parts) + live_partitions
           and len(served) > 0 and indicator_rows > 0 and depth_ok)
     print("\nOK" if ok else "\nFAILED")

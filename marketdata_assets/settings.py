@@ -143,6 +143,15 @@ class Settings:
     # operations
     alert_webhook_url: str | None = None
     freshness_minutes: int = 15
+    # storage lifecycle (README "Storage lifecycle")
+    archive_url: str = "var/archive"
+    hot_days: int = 30
+    backup_dir: Path = Path("var/backups")
+    backups_kept: int = 7
+    compress_after_days: int = 7
+    query_cache_ttl_s: int = 3600
+    query_max_days: int = 366
+    query_max_tick_days: int = 7
     # first date of the date partitions (ISO); records before it are quarantined, not loaded
     partitions_start: str = "2020-01-01"
 
@@ -222,6 +231,14 @@ def get_settings() -> Settings:
         projectx_stall_s=_float("MARKETDATA_PROJECTX_STALL_SECONDS", 15.0),
         alert_webhook_url=_env("MARKETDATA_ALERT_WEBHOOK_URL"),
         freshness_minutes=_int("MARKETDATA_FRESHNESS_MINUTES", 15),
+        archive_url=_env("MARKETDATA_ARCHIVE_URL", str(var_dir / "archive")),
+        hot_days=_int("MARKETDATA_HOT_DAYS", 30),
+        backup_dir=Path(_env("MARKETDATA_BACKUP_DIR", str(var_dir / "backups"))),
+        backups_kept=_int("MARKETDATA_BACKUPS_KEPT", 7),
+        compress_after_days=_int("MARKETDATA_COMPRESS_AFTER_DAYS", 7),
+        query_cache_ttl_s=_int("MARKETDATA_QUERY_CACHE_TTL_S", 3600),
+        query_max_days=_int("MARKETDATA_QUERY_MAX_DAYS", 366),
+        query_max_tick_days=_int("MARKETDATA_QUERY_MAX_TICK_DAYS", 7),
         partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),
     )
 

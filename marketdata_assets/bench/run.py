@@ -105,7 +105,7 @@ def _migrated(url: str) -> str:
 
 
 def _optional_plans(work: Path, n) -> dict:
-    """Benchmarks of the quality and streaming parts, registered by their own modules."""
+    """Benchmarks of the quality, storage-lifecycle and streaming parts, registered by their own modules."""
     plans = {}
     try:
         from marketdata_assets.bench import quality
@@ -114,6 +114,12 @@ def _optional_plans(work: Path, n) -> dict:
         pass
     from marketdata_assets.bench import providers_loop
     plans["providers_loop"] = lambda: providers_loop.run(n(200_000) // 1000)  # 200 cycles at scale 1
+    try:
+        from marketdata_assets.bench import archive
+        from marketdata_assets.settings import get_settings
+        plans["archive"] = lambda: archive.run(work, n, get_settings().redis_url)
+    except ImportError:
+        pass
     try:
         from marketdata_assets.sidecar import bench as sidecar_bench
         plans["sidecar"] = lambda: [x for r in sidecar_bench.run_all() for x in _sidecar_results(r)]

@@ -40,11 +40,6 @@ from marketdata_assets.transforms.symbols import SymbolReference, plan_new_symbo
 log = logging.getLogger("marketdata.catalog")
 MARKET_DATA_TABLES = ("ticks", "ohlc_bars")
 FLUSH_EVERY = 50
-_SPANS_SQL = {  # constant SQL per table: names come from the schema, never from input
-    "ticks": "SELECT instrument, COUNT(*) AS n, MIN(ts) AS first_ts, MAX(ts) AS last_ts FROM ticks GROUP BY instrument",
-    "ohlc_bars": "SELECT instrument, COUNT(*) AS n, MIN(ts) AS first_ts, MAX(ts) AS last_ts "
-                 "FROM ohlc_bars GROUP BY instrument",
-}
 
 
 def utc(series: pd.Series) -> pd.Series:
@@ -57,12 +52,7 @@ def utc(series: pd.Series) -> pd.Series:
 def market_data_spans(wh: Warehouse) -> pd.DataFrame:
     """One row per instrument name in ``ticks`` and ``ohlc_bars``: ``rows`` (both tables),
     ``first_ts``, ``last_ts``."""
-    parts = []
-    for tbl in MARKET_DATA_TABLES:
-        frame = wh.query(_SPANS_SQL[tbl])
-        if len(frame):
-            parts.append(frame.assign(first_ts=utc(frame["first_ts"]), last_ts=utc(frame["last_ts"]),
-                                      n=frame["n"].astype("int64")))
+    parts = [frame for frame in (wh.spans(tbl) for tbl in MARKET_DATA_TABLES) if len(frame)]  # hot and cold
     if not parts:
         return pd.DataFrame({"instrument": pd.Series(dtype=object), "rows": pd.Series(dtype="int64"),
                              "first_ts": pd.Series(dtype="datetime64[us, UTC]"),

@@ -175,15 +175,14 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
                       "pending_records": chunk.pending_records, "trailing_bytes": chunk.trailing_bytes})
     total = wh.count("depth_events", scope)
     q_total = wh.count("quarantine", {**scope, "stage": STAGE})
-    rules = wh.query("SELECT reason, COUNT(*) AS n FROM quarantine WHERE instrument = %(i)s AND trading_date = "
-                     "%(d)s AND stage = %(s)s GROUP BY reason", {"i": instrument, "d": str(trading_date), "s": STAGE})
+    rules = wh.read("quarantine", {**scope, "stage": STAGE}, columns=["reason"])["reason"].value_counts()  # hot and cold
     first_last = wh.query("SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM depth_events WHERE instrument = %(i)s "
                           "AND trading_date = %(d)s", {"i": instrument, "d": str(trading_date)})
     return StepResult(
         rows_in=appended + quarantined, rows_out=total,
         first_ts=_ts_or_none(first_last["lo"].iloc[0]), last_ts=_ts_or_none(first_last["hi"].iloc[0]),
         details={"files": files, "appended_events": appended, "appended_quarantined": quarantined,
-                 "quarantined": q_total, "quarantined_by_rule": {r.reason: int(r.n) for r in rules.itertuples()},
+                 "quarantined": q_total, "quarantined_by_rule": {str(r): int(n) for r, n in rules.items()},
                  "quarantined_share": round(q_total / (total + q_total), 6) if total + q_total else 0.0,
                  "book_at_start": seeded, "files_found": sum(1 for f in files if not f.get("missing")),
                  "reconciled": raw_base == total + q_total,

@@ -18,10 +18,8 @@ BAR_FIELDS = ["ts", "trading_date", "open", "high", "low", "close", "volume"]
 
 def history(wh: Warehouse, instrument: str, timeframe: str, origin: str, before: date, bars: int) -> pd.DataFrame:
     """At least ``bars`` bars (when stored) of the trading dates just before ``before``."""
-    counts = wh.query(
-        "SELECT trading_date, COUNT(*) AS n FROM ohlc_bars WHERE instrument = %(i)s AND timeframe = %(tf)s "
-        "AND origin = %(o)s AND trading_date < %(d)s GROUP BY trading_date ORDER BY trading_date DESC",
-        {"i": instrument, "tf": timeframe, "o": origin, "d": str(before)})
+    counts = wh.partition_counts("ohlc_bars", {"instrument": instrument, "timeframe": timeframe, "origin": origin},
+                                 dates=(None, str(before)))[::-1]   # hot and cold, newest date first
     if counts.empty:
         return pd.DataFrame(columns=BAR_FIELDS)
     running = counts["n"].astype(int).cumsum()

@@ -1,7 +1,7 @@
 """The data integrity report: figures computed from the warehouse rows, the thresholds they
 are held to, and one ``data_integrity_reports`` row per run.
 
-Definitions (every figure from real rows, nothing estimated):
+Definitions (every figure from real rows, hot and archived, nothing estimated):
 
 - ``quality``: sum of ``quality_score`` over kept records (``ticks`` + ``base_bars``) divided
   by all records the validation saw (kept + ``quarantine``), i.e. a quarantined record
@@ -31,10 +31,6 @@ from marketdata_assets.pipelines.catalog import market_data_spans, resolution
 from marketdata_assets.storage.warehouse import Warehouse
 
 THRESHOLDS = {"quality": 0.75, "symbol_coverage": 0.90, "enrichment_coverage": 0.70, "orphan_records": 0}
-_KEPT_SQL = {
-    "ticks": "SELECT COUNT(*) AS n, SUM(quality_score) AS q FROM ticks",
-    "base_bars": "SELECT COUNT(*) AS n, SUM(quality_score) AS q FROM base_bars",
-}
 
 
 @dataclass(frozen=True)
@@ -51,15 +47,10 @@ def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
 
 
-def _sum(frame: pd.DataFrame) -> tuple[int, float]:
-    n, q = frame["n"].iloc[0], frame["q"].iloc[0]
-    return int(n), 0.0 if q is None or pd.isna(q) else float(q)
-
-
 def integrity_figures(wh: Warehouse, now: pd.Timestamp, enrichable_classes: frozenset[str]) -> dict:
     """Every figure of the report (see the module docstring)."""
-    n_ticks, q_ticks = _sum(wh.query(_KEPT_SQL["ticks"]))
-    n_bars, q_bars = _sum(wh.query(_KEPT_SQL["base_bars"]))
+    n_ticks, q_ticks = wh.total("ticks", "quality_score")      # hot and cold rows
+    n_bars, q_bars = wh.total("base_bars", "quality_score")
     quarantined = wh.count("quarantine")
     seen = n_ticks + n_bars + quarantined
     spans = market_data_spans(wh)

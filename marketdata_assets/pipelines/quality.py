@@ -238,12 +238,15 @@ def bar_warmup(wh: Warehouse, instrument: str, market: Market, origin: str, trad
     """The bad-tick scale the instrument's previous partition of ``base_bars`` (``origin``)
     ended with, for the warm-up of ``trading_date`` (None: none stored), and which scale the
     warm-up uses (the larger of it and the asset-class default), in basis points, for the
-    metadata."""
+    metadata. The previous partition may be hot or archived (cold)."""
     prev = wh.query(
         "SELECT trading_date, ts, high, low, close FROM base_bars WHERE instrument = %(i)s AND origin = %(o)s "
         "AND trading_date = (SELECT MAX(trading_date) FROM base_bars WHERE instrument = %(i)s "
         "AND origin = %(o)s AND trading_date < %(d)s) ORDER BY ts",
         {"i": instrument, "o": origin, "d": str(trading_date)})
+    cold = _newest_cold(wh, "base_bars", {"instrument": instrument, "origin": origin}, trading_date, prev,
+                        ["trading_date", "ts", "high", "low", "close"])
+    prev = prev if cold is None else cold
     closes = prev["close"].to_numpy(np.float64)
     scale = badticks.history_scale(closes, prev["high"].to_numpy(np.float64), prev["low"].to_numpy(np.float64),
                                    params) if len(prev) else None
@@ -255,7 +258,8 @@ def tick_warmup(wh: Warehouse, instrument: str, market: Market, trading_date: da
     """:func:`bar_warmup` for ``validated_ticks``: the scale of the last ``window`` trades of
     the instrument's previous partition of ``ticks``. One small query: the primary key
     (instrument, ts) read backwards from the start of ``trading_date``, at most ``window + 1``
-    trades, those of the latest partition kept."""
+    trades, those of the latest partition kept; an archived previous partition newer than it
+    is read from its file instead (as in :func:`bar_warmup`)."""
     prev = wh.query(
         "SELECT trading_date, price FROM ticks WHERE instrument = %(i)s AND ts < %(t)s "
         "AND trading_date < %(d)s AND kind = 'trade' ORDER BY ts DESC LIMIT %(n)s",
@@ -264,9 +268,28 @@ def tick_warmup(wh: Warehouse, instrument: str, market: Market, trading_date: da
     if len(prev):
         dates = prev["trading_date"].astype(str).str[:10]
         prev = prev[dates == dates.iloc[0]]
+    cold = _newest_cold(wh, "ticks", {"instrument": instrument, "kind": "trade"}, trading_date, prev,
+                        ["trading_date", "ts", "price"])
+    if cold is not None:   # newest first, like the query
+        prev = cold.tail(params.window + 1).iloc[::-1].reset_index(drop=True)
     prices = prev["price"].to_numpy(np.float64)[::-1]
     scale = badticks.history_scale(prices, None, None, params) if len(prev) else None
     return scale, _warmup_used(scale, prices, prev, market, params)
+
+
+def _newest_cold(wh: Warehouse, table: str, scope: dict, before: date, hot: pd.DataFrame,
+                 columns: list[str]) -> pd.DataFrame | None:
+    """The warm-ups' SQL sees hot rows only: the rows matching ``scope`` of the newest archived
+    partition of ``table`` dated before ``before`` and after the ``hot`` rows' date, in ``ts``
+    order (None when no such partition holds any)."""
+    after = str(hot["trading_date"].iloc[0])[:10] if len(hot) else ""
+    for day in reversed(wh.cold_dates(table, scope["instrument"], (None, str(before)))):
+        if day <= after:
+            break
+        rows = wh.read(table, {**scope, "trading_date": day}, columns=columns, order_by=("ts",))
+        if len(rows):
+            return rows
+    return None
 
 
 def _warmup_used(scale: float | None, prices: np.ndarray, prev: pd.DataFrame, market: Market,

@@ -22,7 +22,11 @@ log = logging.getLogger("marketdata_assets.sidecar")
 
 async def serve(cfg: SidecarConfig) -> int:
     """Run the sidecar until SIGTERM/SIGINT; returns the exit code."""
+    from dataclasses import replace
+
+    from marketdata_assets.settings import get_settings
     from marketdata_assets.sidecar.http import Hub, Metrics, make_app, start_http
+    from marketdata_assets.sidecar.query_http import add_query_routes
     from marketdata_assets.sidecar.runner import Runner
 
     metrics = Metrics()
@@ -63,7 +67,10 @@ async def serve(cfg: SidecarConfig) -> int:
     http = None
     if cfg.port:
         try:
-            http = await start_http(make_app(status, metrics, hub, cfg.token), cfg.host, cfg.port)
+            app = make_app(status, metrics, hub, cfg.token)
+            add_query_routes(app, metrics.registry,   # GET /bars, /ticks (query_http.py)
+                             replace(get_settings(), redis_url=cfg.redis_url, redis_prefix=cfg.prefix))
+            http = await start_http(app, cfg.host, cfg.port)
         except OSError as exc:
             log.error("cannot serve HTTP on %s:%d: %s", cfg.host, cfg.port, exc.strerror)
             if projectx is not None:

@@ -101,8 +101,12 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates
 
 
 def target_partitions(context, asset: str = "sierra_ticks") -> dg.PartitionsDefinition | None:
-    """The partitions of ``asset`` as built in the Definitions (None outside them)."""
-    repo = getattr(context, "repository_def", None)
+    """The partitions of ``asset`` as built in the Definitions (None outside them); works
+    for sensor and schedule contexts (a schedule's raises when it has no repository)."""
+    try:
+        repo = context.repository_def
+    except (AttributeError, dg.DagsterInvariantViolationError):
+        repo = None
     key = dg.AssetKey(asset)
     if repo is None or key not in repo.assets_defs_by_key:
         return None

@@ -89,10 +89,13 @@ def iso_dates(days: np.ndarray) -> np.ndarray:
 
 
 def finish(tbl: Table, frame: pd.DataFrame) -> pd.DataFrame:
-    """Typed read result: ``ts`` as ``datetime64[us, UTC]``, dates as ISO strings."""
+    """Typed read result: ``ts`` as ``datetime64[us, UTC]``, dates as ISO strings, numbers
+    ``float64`` where NULLs make them so (on both backends)."""
     for name in frame.columns:
         kind = tbl.type_of(name) if name in dict(tbl.columns) else None
-        if kind == "ts":
+        if kind in ("f8", "i8", "i2") and frame[name].dtype == object:   # SQLite: a column of only NULLs
+            frame[name] = frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif kind == "ts":
             frame[name] = pd.to_datetime(frame[name].astype("Int64"), unit="us", utc=True).dt.as_unit("us")
         elif kind == "date" and len(frame):
             present = frame[name].dropna()

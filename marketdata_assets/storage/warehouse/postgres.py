@@ -1,4 +1,5 @@
-"""PostgreSQL backend (psycopg 3), with TimescaleDB hypertables when the extension exists.
+"""PostgreSQL backend (psycopg 3), with TimescaleDB hypertables and compression when the
+extension is usable (installed and preloaded: ``timescale.py``).
 
 Partition writes run ``DELETE`` of the partition's rows and a binary ``COPY`` of the new
 rows straight into the table inside one transaction. That keeps the one-transaction rule
@@ -9,13 +10,16 @@ aggregated value decoded with numpy (``pgarrays``), with server-side bound param
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.pq import TransactionStatus
 
 from marketdata_assets.errors import StorageError
-from marketdata_assets.storage.warehouse import pgarrays, pgcopy
+from marketdata_assets.storage.warehouse import pgarrays, pgcopy, timescale
 from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
@@ -44,23 +48,25 @@ class PostgresWarehouse(Warehouse):
             raise StorageError(f"cannot connect to PostgreSQL at {redact(self.url)}: "
                                f"{type(exc).__name__}") from exc
         self.conn.execute("SET TIME ZONE 'UTC'")
+        self.lift_decompress_cap = timescale.has_decompress_cap(self.conn)
 
     def close(self) -> None:
         self.conn.close()
 
-    @property
-    def has_timescale(self) -> bool:
-        row = self.conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-        return row is not None
-
     def migrate(self) -> list[str]:
+        from marketdata_assets.settings import get_settings
+
         applied = []
+        decision = timescale.inspect(self.conn)
+        timescale.warn_once(decision, redact(self.url))
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            self.conn.execute("SELECT set_config('marketdata.compress_after_days', %s, true)",
+                              (str(get_settings().compress_after_days),))
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                               "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
-            for f in self._migration_files(optional_available=self.has_timescale):
+            for f in self._migration_files(optional_available=decision.apply):
                 if f.name in done:
                     continue
                 self.conn.execute(f.read_text().encode())
@@ -68,17 +74,25 @@ class PostgresWarehouse(Warehouse):
                 applied.append(f.name)
         return applied
 
+    def _uncap(self) -> None:
+        """Inside a rewrite transaction on TimescaleDB: no cap on tuples decompressed (DESIGN §8)."""
+        if self.lift_decompress_cap:
+            self.conn.execute("SET LOCAL timescaledb.max_tuples_decompressed_per_dml_transaction = 0")
+
     def _sql_where(self, tbl: Table, scope: dict, min_offset: int | None = None, dates=None):
         where, params = self._where(tbl, scope, min_offset, dates)
         return pgsql.SQL(where), params
 
     def replace_partitions(self, writes, *, checkpoint=None):
-        counts, name = [], "-"
+        counts, name, released = [], writes[0].table if writes else "-", []
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
+                self._uncap()
+                self._begin_writes(writes)
                 for w in writes:
                     tbl = table(w.table)
                     name = tbl.name
+                    released += self._release_cold(tbl, w.scope, w.min_offset)
                     where, params = self._sql_where(tbl, w.scope, w.min_offset)
                     ident = pgsql.Identifier(tbl.name)
                     collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
@@ -97,7 +111,46 @@ class PostgresWarehouse(Warehouse):
         except psycopg.Error as exc:
             raise StorageError(f"postgres write to {name} failed: {type(exc).__name__}: "
                                f"{exc.diag.message_primary or exc}") from exc
+        self._forget_files(released)
         return counts
+
+    int16_reads = True
+
+    @contextmanager
+    def transaction(self):
+        try:
+            with self.conn.transaction():
+                self._uncap()
+                yield
+        except psycopg.Error as exc:
+            raise StorageError(f"postgres transaction failed: {type(exc).__name__}: "
+                               f"{exc.diag.message_primary or exc}") from exc
+
+    def tx_execute(self, sql, params=None):
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params or {})
+            return cur.rowcount
+
+    def tx_insert(self, table_name, frame):
+        tbl = table(table_name)
+        cols = prepare(tbl, frame)
+        with self.conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                pgsql.Identifier(tbl.name), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols))) as cp:
+            cp.write(pgcopy.encode(cols))
+        return len(frame)
+
+    def lock_partition(self, table_name, instrument, trading_date):
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                          (f"{table_name}|{instrument}|{str(trading_date)[:10]}",))
+
+    @contextmanager
+    def _snapshot(self):
+        if self.conn.info.transaction_status != TransactionStatus.IDLE:
+            yield
+            return
+        with self.conn.transaction():
+            self.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield
 
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         cur.execute(
@@ -135,7 +188,7 @@ class PostgresWarehouse(Warehouse):
             cur.execute(stmt)
         return len(frame)
 
-    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
+    def read_hot(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)

@@ -94,6 +94,13 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     ), partitioned=False),
     Table("market_holidays", (("market", "text"), ("holiday", "date"), ("version", "text")),
           partitioned=False),
+    # -- cold archive (009_archive.sql) -----------------------------------------------------
+    Table("archive_manifest", (
+        ("table_name", "text"), ("instrument", "text"), ("trading_date", "date"), ("path", "text"),
+        ("rows", "i8"), ("bytes", "i8"), ("sha256", "text"), ("min_ts", "ts"), ("max_ts", "ts"),
+        ("schema_version", "text"), ("archived_at", "ts"),
+    )),
+    Table("partition_versions", (("instrument", "text"), ("trading_date", "date"), ("version", "i8"))),
     # -- catalog (004_catalog.sql) --------------------------------------------------------
     Table("data_providers", (
         ("name", "text"), ("priority", "i8"), ("metadata_priority", "i8"), ("base_url", "text"),
@@ -147,6 +154,10 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         ("price", "f8"), ("quantity", "i8"), ("num_orders", "i8"), ("run_id", "text"),
     )),
 )}
+
+
+# Tables whose partitions move to the cold archive (``storage/archive.py``).
+ARCHIVED_TABLES = ("ticks", "ohlc_bars", "indicators", "quarantine", "raw_ticks", "base_bars")
 
 
 def table(name: str) -> Table:

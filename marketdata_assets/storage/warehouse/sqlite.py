@@ -7,6 +7,7 @@ write lock up front (``BEGIN IMMEDIATE``) and wait up to 60 s for concurrent wri
 from __future__ import annotations
 
 import sqlite3
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +79,12 @@ class SQLiteWarehouse(Warehouse):
         return [c.name for c in cols], list(zip(*lists, strict=True)) if lists else []
 
     def replace_partitions(self, writes, *, checkpoint=None):
-        counts = []
+        counts, released = [], []
         with self._tx() as cur:
+            self._begin_writes(writes)
             for w in writes:
                 tbl = table(w.table)
+                released += self._release_cold(tbl, w.scope, w.min_offset)
                 where, params = self._where(tbl, w.scope, w.min_offset)
                 cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
                 insert = (f"INSERT INTO {tbl.name} ({', '.join(tbl.names)}) "  # noqa: S608
@@ -91,7 +94,24 @@ class SQLiteWarehouse(Warehouse):
                 counts.append(len(w.frame))
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
+        self._forget_files(released)
         return counts
+
+    def transaction(self):
+        return self._tx()
+
+    def tx_execute(self, sql, params=None):
+        return self.conn.execute(self.to_qmark(sql), params or {}).rowcount
+
+    def tx_insert(self, table_name, frame):
+        tbl = table(table_name)
+        names, rows = self._rows(tbl, frame, None)
+        self.conn.executemany(f"INSERT INTO {tbl.name} ({', '.join(names)}) "  # noqa: S608
+                              f"VALUES ({', '.join('?' * len(names))})", rows)
+        return len(rows)
+
+    def _snapshot(self):
+        return nullcontext() if self.conn.in_transaction else _read_tx(self.conn)
 
     def _put_checkpoint(self, cur, cp: Checkpoint) -> None:
         names, rows = self._rows(table("ingest_checkpoints"), cp.as_frame(), None)
@@ -107,7 +127,7 @@ class SQLiteWarehouse(Warehouse):
                             f"VALUES ({', '.join('?' * len(names))})", rows)
         return len(rows)
 
-    def read(self, table_name, scope=None, columns=None, order_by=(), dates=None):
+    def read_hot(self, table_name, scope=None, columns=None, order_by=(), dates=None):
         tbl = table(table_name)
         cols = check_columns(tbl, columns or tbl.names)
         check_columns(tbl, order_by)
@@ -130,6 +150,16 @@ class SQLiteWarehouse(Warehouse):
         with self._tx() as cur:
             cur.execute(self.to_qmark(sql), params or {})
             return cur.rowcount
+
+
+@contextmanager
+def _read_tx(conn: sqlite3.Connection):
+    """A deferred read transaction: every read inside sees the same WAL snapshot."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 class _Tx:
