@@ -11,7 +11,10 @@ from marketdata_assets.pipelines.archive import archive
 @dg.asset(
     group_name="storage",
     partitions_def=market_partitions,
-    kinds={"parquet", "sql"},
+    kinds={"parquet", "pyarrow", "sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "storage", "layer": "archive"},
+    code_version="1",
     deps=["indicators"],
 )
 def cold_archive(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -21,7 +24,7 @@ def cold_archive(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     the archive root), so the hot tables stay small while every read still sees the data.
     A file counts only once it was read back and its rows and SHA-256 match; the manifest
     row and the removal of the hot rows commit together. The nightly schedule
-    ``archive_nightly`` runs it for partitions older than the hot window; materializing
+    archive_nightly runs it for partitions older than the hot window; materializing
     any other partition from the UI archives it on demand. Re-materializing the upstream
     assets of an archived partition takes it back into the database."""
     instrument, trading_date = partition_of(context)

@@ -26,16 +26,19 @@ class BackupResource(dg.ConfigurableResource):
 
 @dg.asset(
     group_name="storage",
-    kinds={"sql"},
+    kinds={"sqlite", "postgres"},
+    owners=["team:market-data"],
+    tags={"domain": "storage", "layer": "backup"},
+    code_version="1",
     check_specs=[dg.AssetCheckSpec(CHECK, asset="warehouse_backup", blocking=False,
                                    description="the backup restored into a scratch warehouse gives every "
                                                "table with the same rows and checksum")],
 )
 def warehouse_backup(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
                      backup_store: BackupResource) -> dg.MaterializeResult:
-    """A consistent copy of the whole warehouse (SQLite online backup API, or ``pg_dump -Fc``
+    """A consistent copy of the whole warehouse (SQLite online backup API, or pg_dump -Fc
     of one snapshot), so a lost disk loses at most a day. The archive manifest travels in
-    it; the archive files are referenced by path in the backup's ``.json``, not copied.
+    it; the archive files are referenced by path in the backup's .json, not copied.
     Every backup is restored into a scratch warehouse and compared table by table; a
     mismatch shows as a failed check. Only the newest N backups are kept."""
     url = warehouse.url or get_settings().warehouse_url
