@@ -44,14 +44,14 @@ def run_depth_demo(instance, resources: dict, partitions: list[tuple[str, str]],
                 for e in result.get_asset_materialization_events()}
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
         ok &= result.success and all(c.passed for c in checks.values())
-        agreement = meta.get("book_snapshots", {}).get("quote_agreement")
-        agreement = agreement.value if agreement is not None else {}
+        book_meta = meta.get("book_snapshots", {})
+        agreement = {k: _value(book_meta.get(f"quote_agreement/{k}")) for k in ("agreeing", "compared")}
         rows.append({"trading_date": d, "instrument": inst,
                      "depth_events": _value(meta.get("sierra_depth", {}).get("dagster/row_count")),
                      "snapshot_rows": _value(meta.get("book_snapshots", {}).get("dagster/row_count")),
                      "snapshot_instants": _value(meta.get("book_snapshots", {}).get("snapshot_instants")),
                      "not_crossed": _passed(checks.get("book_not_crossed")),
-                     "quotes_agree": f"{agreement.get('agreeing', 0)}/{agreement.get('compared', 0)}",
+                     "quotes_agree": f"{agreement['agreeing'] or 0}/{agreement['compared'] or 0}",
                      "agree_check": _passed(checks.get("book_agrees_with_scid_quotes")),
                      "quarantine_check": _passed(checks.get("depth_quarantined_share"))})
     text = ("\nmarket depth: book snapshots and the consistency check against the .scid quotes:\n"

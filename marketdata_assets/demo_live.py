@@ -111,14 +111,14 @@ def run(out: Path) -> int:
     if why is not None:
         out.write_text(json.dumps({"skipped": f"Redis is not reachable ({why})", "prefix": prefix}))
         return 0
-    from marketdata_assets.demo_providers import DEMO_KEYS
+    from marketdata_assets.demo_providers import DEMO_KEY
     from marketdata_assets.fakeproviders import FakeProviders
     from marketdata_assets.sidecar.providers import ProviderLoop
     from marketdata_assets.storage.live_cache import LiveCache
 
     clock = DemoClock()
     with FakeProviders(port=0, clock=clock.time) as fake:
-        os.environ.update({**fake.settings_env(), **{k: "demo-key" for k in DEMO_KEYS},
+        os.environ.update({**fake.settings_env(), **{f"{p}_API_KEY": DEMO_KEY for p in ("ALPHAVANTAGE", "TWELVEDATA", "POLYGON")},
                            "MARKETDATA_BREAKER_FAILURES": "3", "MARKETDATA_BREAKER_COOLDOWN_S": "10",
                            **{f"MARKETDATA_{p}_RATE_LIMIT": "1000" for p in
                               ("YAHOO", "ALPHAVANTAGE", "TWELVEDATA", "POLYGON")}})

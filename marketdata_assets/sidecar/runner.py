@@ -30,8 +30,6 @@ import os
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -41,6 +39,7 @@ from redis.exceptions import RedisError
 from marketdata_assets.errors import CorruptFile, MarketDataError
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.sidecar.config import SidecarConfig
+from marketdata_assets.sidecar.feed import Feed
 from marketdata_assets.sidecar.http import Hub, Metrics
 from marketdata_assets.sidecar.pipeline import Batch, InstrumentPipeline
 from marketdata_assets.sidecar.publish import Inflight, RedisWriter
@@ -50,23 +49,6 @@ from marketdata_assets.storage.live_cache import Keys
 
 log = logging.getLogger(__name__)
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.1, 5.0
-
-
-@dataclass
-class Feed:
-    instrument: str
-    path: Path
-    tail: ScidTail
-    pipeline: InstrumentPipeline | None = None
-    committed: int | None = None      # offset Redis holds for this instrument (None: none)
-    ready: bool = False               # restored and positioned
-    error: str | None = None
-    rebuild: bool = False             # next restore starts from the beginning of the file
-    last_tick_us: int | None = None
-    next_check: float = 0.0
-    meters: dict = field(default_factory=dict)
-    late_seen: int = -1               # late records last exported (-1: none yet, so 0 is exported once)
-    invalid_logged: bool = False      # records with an invalid time were logged for this file
 
 
 class Runner:
@@ -487,19 +469,7 @@ class Runner:
         now_us = time.time() * 1e6
         instruments = {}
         for feed in self.feeds.values():
-            size = feed.tail.size
-            instruments[feed.instrument] = {
-                "file": feed.path.name,
-                "source": "ok" if feed.ready else ("error" if feed.error else "starting"),
-                "error": feed.error,
-                "last_tick_ts": None if feed.last_tick_us is None else
-                time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(feed.last_tick_us / 1e6)) +
-                f".{feed.last_tick_us % 1_000_000:06d}Z",
-                "lag_s": None if feed.last_tick_us is None else round((now_us - feed.last_tick_us) / 1e6, 3),
-                "offset": feed.committed,
-                "backlog_records": max(0, (size - (feed.committed or feed.tail.header_size)) // RECORD_SIZE)
-                if feed.ready else None,
-            }
+            instruments[feed.instrument] = feed.health(now_us)
         ok = self.redis_ok and all(f.ready for f in self.feeds.values())
         return ok, {
             "status": "ok" if ok else "degraded",
