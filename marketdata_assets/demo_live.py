@@ -114,7 +114,7 @@ def run(out: Path) -> int:
     from marketdata_assets.demo_providers import DEMO_KEY
     from marketdata_assets.fakeproviders import FakeProviders
     from marketdata_assets.sidecar.providers import ProviderLoop
-    from marketdata_assets.storage.live_cache import LiveCache
+    from marketdata_assets.storage.live_reader import LiveCache
 
     clock = DemoClock()
     with FakeProviders(port=0, clock=clock.time) as fake:

@@ -128,7 +128,7 @@ def run_live_demo(instance, resources: dict, quiet: dict) -> tuple[list[str], di
     from marketdata_assets.fakegateway.feed import FeedClock
     from marketdata_assets.settings import Secret, get_settings
     from marketdata_assets.sidecar.config import SidecarConfig
-    from marketdata_assets.storage.live_cache import LiveCache
+    from marketdata_assets.storage.live_reader import LiveCache
     from marketdata_assets.storage.warehouse import open_warehouse
 
     settings = get_settings()

@@ -262,10 +262,10 @@ def bars_read_p99(n_bars: int = 5000, rounds: int = 2000) -> dict:
         BAR_SIZE,
         RING_HEADER,
         Keys,
-        LiveCache,
         pack_bar,
         ring_append_commands,
     )
+    from marketdata_assets.storage.live_reader import LiveCache
 
     url = get_settings().redis_url
     prefix = f"bench-{uuid.uuid4().hex[:8]}"

@@ -25,7 +25,7 @@ from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.fakegateway import FakeGateway
 from marketdata_assets.fakegateway.feed import FeedClock
 from marketdata_assets.sources.sierra.scid import read_scid
-from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.live_reader import LiveCache
 from marketdata_assets.storage.warehouse import open_warehouse
 
 from .conftest import API_KEY

@@ -21,7 +21,7 @@ from marketdata_assets.sidecar.projectx import ProjectXInput
 from marketdata_assets.sidecar.runner import Runner
 from marketdata_assets.sources.projectx.hub import BUY, SELL, Quote, Trade, parse_quote, parse_trades
 from marketdata_assets.sources.sierra.scid import KIND_NAMES, read_scid
-from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.live_reader import LiveCache
 
 from .conftest import API_KEY
 

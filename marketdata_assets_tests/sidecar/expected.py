@@ -10,7 +10,7 @@ import pandas as pd
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.model.timeframes import TIMEFRAMES
 from marketdata_assets.sources.sierra.scid import read_scid
-from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.live_reader import LiveCache
 from marketdata_assets.transforms.aggregation import bars_from_trades
 from marketdata_assets.transforms.indicators import compute_indicators
 from marketdata_assets.transforms.normalize import raw_frame, split_raw

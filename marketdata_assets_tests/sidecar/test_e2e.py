@@ -18,7 +18,7 @@ from datetime import date
 import pytest
 
 from marketdata_assets.sources.sierra.sample import write_scid
-from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.live_reader import LiveCache
 
 from .conftest import REPO, SHARED_REDIS, wait_for
 from .expected import assert_redis_matches_file

@@ -19,7 +19,7 @@ from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.sidecar.pipeline import InstrumentPipeline
 from marketdata_assets.sidecar.publish import RedisWriter
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE
-from marketdata_assets.storage import live_cache
+from marketdata_assets.storage import live_cache, live_reader
 from marketdata_assets.storage.live_cache import (
     BAR_COLUMNS,
     BAR_DTYPE,
@@ -27,12 +27,12 @@ from marketdata_assets.storage.live_cache import (
     BAR_STRUCT,
     RING_HEADER,
     Keys,
-    LiveCache,
     bars_frame,
     pack_bar,
     ring_append_commands,
     ring_header,
 )
+from marketdata_assets.storage.live_reader import LiveCache
 
 from .conftest import SHARED_REDIS
 from .writer import records
@@ -369,4 +369,4 @@ def test_read_path_fetches_only_what_is_asked(prefix, shared_redis, monkeypatch)
 def test_live_cache_keeps_heap_slack_so_big_reads_do_not_page_fault_again(redis_url):
     LiveCache(redis_url, "md", tune_malloc=False).close()
     with LiveCache(redis_url, "md"):
-        assert live_cache._malloc_tuned is True  # mallopt accepted M_TOP_PAD
+        assert live_reader._malloc_tuned is True  # mallopt accepted M_TOP_PAD

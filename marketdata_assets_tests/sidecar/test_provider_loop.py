@@ -28,7 +28,8 @@ from marketdata_assets.settings import get_settings
 from marketdata_assets.sidecar.provider_journal import read_journal
 from marketdata_assets.sidecar.provider_publish import src_key
 from marketdata_assets.sidecar.providers import ProviderLoop, combined_status
-from marketdata_assets.storage.live_cache import Keys, LiveCache
+from marketdata_assets.storage.live_cache import Keys
+from marketdata_assets.storage.live_reader import LiveCache
 
 from ..providers.helpers import FAKE_KEYS
 

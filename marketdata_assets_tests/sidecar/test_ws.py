@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.http import Hub, Metrics, make_app
-from marketdata_assets.storage.live_cache import LiveCache
+from marketdata_assets.storage.live_reader import LiveCache
 
 from .conftest import SHARED_REDIS, free_port, wait_for
 from .test_e2e import http_get

@@ -26,7 +26,7 @@ class LiveStreamResource(dg.ConfigurableResource):
         """(heartbeat or None, None) or (None, error class name) when Redis cannot be reached."""
         import redis
 
-        from marketdata_assets.storage.live_cache import LiveCache
+        from marketdata_assets.storage.live_reader import LiveCache
 
         s = get_settings()
         try:
