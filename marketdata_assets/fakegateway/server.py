@@ -20,9 +20,7 @@ No access log: request lines and headers carry tokens.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +29,7 @@ from aiohttp import web
 from marketdata_assets.fakegateway import hub, rest
 from marketdata_assets.fakegateway.feed import FeedClock
 from marketdata_assets.fakegateway.state import Fault, GatewayState, Limits, parse_fault
+from marketdata_assets.fakeproviders.background import BackgroundServer
 
 log = logging.getLogger("marketdata.fakegateway")
 DEFAULT_PORT = 8910
@@ -86,7 +85,7 @@ def run_server(host: str = "127.0.0.1", port: int = DEFAULT_PORT, faults: dict[s
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=1.0)
 
 
-class FakeGateway:
+class FakeGateway(BackgroundServer):
     """The fake gateway on a background thread: ``with FakeGateway() as gw: ...``.
 
     ``port=0`` picks a free port; ``settings_env()`` is what to put in the environment;
@@ -95,19 +94,9 @@ class FakeGateway:
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", limits: Limits | None = None,
                  faults: dict[str, Fault] | None = None, feed: FeedClock | None = None):
-        self.host, self.port = host, port
         self.state = GatewayState(limits, faults)
-        self._app = build_app(self.state, feed)
+        super().__init__(build_app(self.state, feed), host, port, "fake gateway")
         self.hub = self._app[hub.HUB]
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def settings_env(self) -> dict[str, str]:
         return {"MARKETDATA_PROJECTX_API_URL": self.url, "MARKETDATA_PROJECTX_HUB_URL": f"{self.url}/hubs/market"}
@@ -117,54 +106,6 @@ class FakeGateway:
 
     def requests(self, endpoint: str | None = None) -> list[dict[str, Any]]:
         return self.state.requests(endpoint)
-
-    def start(self) -> FakeGateway:
-        self._thread = threading.Thread(target=self._serve, name="fake-gateway", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError("fake gateway did not start within 15 s")
-        if self._error is not None:
-            raise RuntimeError(f"fake gateway failed to start: {self._error}") from self._error
-        return self
-
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start_site())
-        except BaseException as exc:  # reported to start() in the caller's thread
-            self._error = exc
-            self._ready.set()
-            self._loop.close()
-            return
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.run_until_complete(self._runner.cleanup())
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
-
-    async def _start_site(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeGateway:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import logging
-import threading
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -37,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from marketdata_assets.fakeproviders import alphavantage, coinmarketcap, polygon, twelvedata, yahoo
+from marketdata_assets.fakeproviders.background import BackgroundServer
 from marketdata_assets.fakeproviders.common import Answer, Call, Recorded
 from marketdata_assets.fakeproviders.state import PROVIDERS, FakeState, Fault, parse_fault
 
@@ -158,7 +158,7 @@ def run_server(
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=1.0)
 
 
-class FakeProviders:
+class FakeProviders(BackgroundServer):
     """The fake server on a background thread: ``with FakeProviders() as fake: ...``.
 
     ``port=0`` picks a free port. ``base_url(provider)`` is what to put in
@@ -167,19 +167,8 @@ class FakeProviders:
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1", faults: dict[str, Fault] | None = None,
                  recorded_dir: str | Path | None = None, clock=None):
-        self.host = host
-        self.port = port
         self.state = FakeState(faults, clock)
-        self._app = build_app(self.state, recorded_dir)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        super().__init__(build_app(self.state, recorded_dir), host, port, "fake provider server")
 
     def base_url(self, provider: str) -> str:
         if provider not in PROVIDERS:
@@ -198,56 +187,6 @@ class FakeProviders:
 
     def clear_requests(self) -> None:
         self.state.clear_requests()
-
-    def start(self) -> FakeProviders:
-        self._thread = threading.Thread(target=self._serve, name="fake-providers", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(15):
-            raise RuntimeError("fake provider server did not start within 15 s")
-        if self._error is not None:
-            raise RuntimeError(f"fake provider server failed to start: {self._error}") from self._error
-        return self
-
-    def _serve(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._start_site())
-        except BaseException as exc:  # reported to start() in the caller's thread
-            self._error = exc
-            self._ready.set()
-            self._loop.close()
-            return
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.run_until_complete(self._runner.cleanup())
-            # handlers still holding back a "timeout" answer: cancel them and let them unwind
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_default_executor())
-            self._loop.close()
-
-    async def _start_site(self) -> None:
-        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    def stop(self) -> None:
-        if self._loop is not None and self._thread is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeProviders:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
