@@ -15,10 +15,10 @@ subscribed to ``book`` events (the messages come from the kernel's per-batch out
 The latest book (top N per side), the top of book, the resume state (file, fingerprint,
 offset, whole book) and the publication of the books go to Redis in one ``MULTI`` per
 :data:`COMMIT_BATCHES` batch ends at most (a catch-up read commits in steps, each a valid
-resume point); the in-memory state moves only after ``EXEC``. A restart resumes from that state when the file still matches it; otherwise
-(first start, file replaced or shrunk) the book is rebuilt from the start of the
-second-latest file, the latest file then continuing from the book it ended with. Key
-layout: :mod:`marketdata_assets.storage.live_book`.
+resume point); the in-memory state moves only after ``EXEC``. A restart resumes from that
+state when the file still matches it; otherwise (first start, file replaced or shrunk) the
+book is rebuilt from the start of the second-latest file, the latest file then continuing
+from the book it ended with. Key layout: :mod:`marketdata_assets.storage.live_book`.
 """
 
 from __future__ import annotations

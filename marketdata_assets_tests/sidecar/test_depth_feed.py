@@ -152,6 +152,25 @@ def test_every_end_of_batch_book_reaches_ws_and_pubsub_subscribers_in_order(tmp_
     assert stored == expected[-1] and feeder.feeds[hb.INSTRUMENT].offset == 64 + 6 * 24
 
 
+def test_a_pattern_subscriber_alone_receives_every_book_too(tmp_path, prefix):
+    depth_dir = tmp_path / "MarketDepthData"
+    depth_dir.mkdir()
+    hb.write_files(depth_dir, b_rows=6, trailing=b"")
+    client = redis.Redis.from_url(SHARED_REDIS)
+    pubsub = client.pubsub()
+    pubsub.psubscribe(f"{prefix}:events:book:*")                 # no channel subscriber: NUMSUB is 0
+    assert pubsub.get_message(timeout=5)["type"] == "psubscribe"
+
+    run_steps(DepthFeeder(depth_dir, SHARED_REDIS, prefix, levels=10))
+
+    received = []
+    while (m := pubsub.get_message(timeout=1)) is not None:
+        received.append(json.loads(m["data"]))
+    pubsub.close()
+    client.close()
+    assert received == every_batch_book(depth_dir, levels=10)
+
+
 def test_depth_feed_is_on_by_default_only_when_the_folder_exists(tmp_path, monkeypatch):
     from marketdata_assets.sidecar.config import load_config, parser
 
