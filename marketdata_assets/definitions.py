@@ -36,8 +36,7 @@ from marketdata_assets.defs.resources import (
 )
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.depth import sierra_depth
-from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
-from marketdata_assets.defs.sierra.jobs import sierra_chain_job
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job, sierra_depth_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.defs.storage.assets import cold_archive
 from marketdata_assets.defs.storage.backups import (
@@ -87,9 +86,9 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
                                      start),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-                 sidecar_heartbeat_sensor, freshness_sensor, sierra_depth_sensor],
-        jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job,
-              projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
+                 sidecar_heartbeat_sensor, freshness_sensor],
+        jobs=[sierra_chain_job, sierra_depth_job, provider_chain_job, provider_bootstrap_job, reference_job,
+              catalog_daily_job, projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
         schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
         resources=resources(),
         executor=dg.in_process_executor,

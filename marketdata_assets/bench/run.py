@@ -57,7 +57,7 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
     }
     from marketdata_assets.bench import depth
 
-    plan["depth"] = lambda: depth.run(work, n)
+    plan["depth"] = lambda: depth.run(work, n, get_settings().redis_url)
     plan.update(_optional_plans(work, n))
     plan["projectx"] = lambda: _projectx(scale)
     results: list[Result] = []

@@ -14,6 +14,7 @@ from is always the one their predecessor ended with.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -21,15 +22,19 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import Market
+from marketdata_assets.pipelines.sierra import FileDates
 from marketdata_assets.pipelines.steps import StepResult
 from marketdata_assets.sources.sierra.depth import (
     CMD_CLEAR,
+    END_OF_BATCH,
+    RECORD_SIZE,
     depth_path,
     parse_depth_name,
     probe_depth,
     read_depth,
     utc_day_bounds,
 )
+from marketdata_assets.sources.sierra.depth_discovery import scan_depth_times
 from marketdata_assets.sources.sierra.scid import resume_offset
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.book import (
@@ -39,6 +44,7 @@ from marketdata_assets.transforms.book import (
     replay_book,
     screen_events,
 )
+from marketdata_assets.transforms.partition_dates import DateRange, pending, record_dates
 
 ORIGIN = "sierra"
 STAGE = "sierra_depth"
@@ -51,6 +57,34 @@ def depth_files(directory: str | Path, instrument: str, market: Market, trading_
     first = datetime.fromtimestamp(lo / 1e6, tz=UTC).date()
     last = datetime.fromtimestamp((hi - 1) / 1e6, tz=UTC).date()
     return [depth_path(directory, instrument, first + timedelta(days=k)) for k in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class DepthFileDates(FileDates):
+    read_to: int = 0     # byte offset after the last end-of-batch record looked at (where to look next)
+
+
+def depth_file_dates(path: str | Path, market: Market, dates: DateRange, from_size: int | None = None) -> DepthFileDates:
+    """The date partitions of the whole batches after byte ``from_size`` (all if None), as
+    :func:`~marketdata_assets.pipelines.sierra.file_dates` for ``.scid``: the trading dates of
+    the records timed inside the file's UTC day and inside the partition set. Records of
+    tomorrow's trading date are *pending*; the records of a batch not closed yet are not
+    looked at (``read_to`` stops before them: a run would read nothing of them). The others
+    are out of range: a time outside the file's day is quarantined by the partition of its
+    neighbours (rule ``time_outside_file_day``); a trading date outside the partitions
+    belongs to no partition (``unowned``)."""
+    start, ts, flags = scan_depth_times(str(path), from_size)
+    ends = np.flatnonzero(flags & END_OF_BATCH)
+    closed = int(ends[-1]) + 1 if len(ends) else 0
+    ts = ts[:closed]
+    day_lo, day_hi = utc_day_bounds(parse_depth_name(Path(path).name)[1])
+    in_day = (ts >= day_lo) & (ts < day_hi)
+    d = record_dates(ts, market, dates)
+    wait = pending(ts, market, dates) & in_day
+    load = in_day & ~np.isnat(d)
+    out = ~load & ~wait
+    return DepthFileDates(sorted(str(x) for x in np.unique(d[load])), int(out.sum()), int((out & in_day).sum()),
+                          int(wait.sum()), start + closed * RECORD_SIZE)
 
 
 def _utc(us: np.ndarray) -> pd.DatetimeIndex:

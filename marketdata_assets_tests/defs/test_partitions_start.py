@@ -14,7 +14,7 @@ import pytest
 
 from marketdata_assets.definitions import SIERRA_ASSETS, build_defs
 from marketdata_assets.defs.partitions import instrument_partitions, key_for, with_partitions_start
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.errors import ConfigError
 from marketdata_assets.settings import get_settings
@@ -75,6 +75,7 @@ def test_sensor_of_the_built_definitions_requests_no_date_before_the_start(monke
         ctx = dg.build_sensor_context(
             instance=instance, repository_def=build_defs().get_repository_def(),
             resources={"sierra": SierraResource(data_dir=str(data_dir)),
+                       "depth": DepthResource(depth_dir=str(data_dir / "MarketDepthData")),
                        "warehouse": WarehouseResource(url=f"sqlite:///{tmp_path}/wh.db")})
 
         result = sierra_files_sensor(ctx)
