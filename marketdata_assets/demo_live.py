@@ -127,7 +127,7 @@ def run(out: Path) -> int:
                             journal_root=settings.var_dir / "live_demo" / "journal")
         start_minute = int(clock.time() // 60 * 60)
         result = asyncio.run(_run_loop(loop, fake, clock))
-    with LiveCache(settings.redis_url, prefix, tune_malloc=False) as cache:
+    with LiveCache(settings.redis_url, prefix) as cache:
         result["bars"] = _check_bars(cache, start_minute)
     result["prefix"] = prefix
     out.write_text(json.dumps(result))

@@ -258,15 +258,12 @@ def bars_read_p99(n_bars: int = 5000, rounds: int = 2000) -> dict:
     ``bars_array`` (no DataFrame). The four reads alternate within each round so that
     noise on the shared cores hits them alike; the first tenth of the rounds is warm-up.
     """
-    from marketdata_assets.storage.live_cache import (
-        BAR_SIZE,
-        RING_HEADER,
-        Keys,
-        pack_bar,
-        ring_append_commands,
-    )
+    from marketdata_assets.sidecar.malloc import tune_malloc
+    from marketdata_assets.storage.live_codec import BAR_SIZE, RING_HEADER, pack_bar, ring_append_commands
+    from marketdata_assets.storage.live_keys import Keys
     from marketdata_assets.storage.live_reader import LiveCache
 
+    tune_malloc()  # the reads measured in a process set up like the sidecar's (README "Streaming sidecar")
     url = get_settings().redis_url
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     client = _redis(url)

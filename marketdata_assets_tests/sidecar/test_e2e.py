@@ -48,7 +48,8 @@ def wait_caught_up(cache: LiveCache, path, instrument: str, timeout: float = 90.
 def test_sidecar_never_imports_dagster():
     code = ("import sys, marketdata_assets.sidecar.__main__, marketdata_assets.sidecar.runner, "
             "marketdata_assets.sidecar.bench, marketdata_assets.sidecar.depth, "
-            "marketdata_assets.storage.live_cache, marketdata_assets.storage.live_book; "
+            "marketdata_assets.storage.live_keys, marketdata_assets.storage.live_codec, "
+            "marketdata_assets.storage.live_reader, marketdata_assets.storage.live_book; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'great_expectations')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)

@@ -6,7 +6,6 @@ error, so one bad file never stops the others from loading.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -15,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from marketdata_assets.errors import CorruptFile, InvalidInstrument
-from marketdata_assets.sources.sierra.depth import RECORD_DTYPE, RECORD_SIZE, parse_depth_name, read_header
+from marketdata_assets.sources.sierra.depth import LAYOUT, RECORD_DTYPE, RECORD_SIZE, parse_depth_name
+from marketdata_assets.sources.sierra.records import RecordFile
 from marketdata_assets.sources.sierra.scid import decode_datetimes
 
 
@@ -51,16 +51,14 @@ def scan_depth_times(path: str, from_size: int | None = None) -> tuple[int, np.n
     """(byte offset of the first record read, Unix µs, flags) of the whole records after byte
     ``from_size`` (all records if None); only these two fields are decoded."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            header = read_header(path, fh.read(RECORD_SIZE * 3))
-            hs = header.header_size
+        with RecordFile(path, LAYOUT) as f:
+            hs = f.header_size
             start = hs if from_size is None else max(hs, from_size - (from_size - hs) % RECORD_SIZE)
-            n = max(0, (size - start) // RECORD_SIZE)
+            n = f.whole_records(start)
             if n == 0:
                 return start, np.empty(0, np.int64), np.empty(0, np.uint8)
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+            with f.map(start, n) as mapped:
+                rec = mapped.records(RECORD_DTYPE, start, n)
                 try:
                     ts, flags = decode_datetimes(rec["dt"].astype(np.int64)), rec["flags"].copy()
                 finally:
