@@ -112,7 +112,7 @@ def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def quarantined_by_rule(wh) -> pd.DataFrame:
     """Quarantined rows per stage and rule (a row failing two rules counts for both)."""
-    from marketdata_assets.pipelines.quality import reason_counts
+    from marketdata_assets.transforms.quarantine import reason_counts
 
     by_reason = wh.query("SELECT stage, reason, COUNT(*) AS n FROM quarantine GROUP BY stage, reason")
     rows = []

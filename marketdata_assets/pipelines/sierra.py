@@ -18,20 +18,7 @@ import pandas as pd
 from marketdata_assets.errors import CorruptFile
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.sessions import Market
-from marketdata_assets.pipelines.quality import (
-    BAR_VALUES,
-    DEFAULT_MAX_SHARE,
-    TICK_VALUES,
-    ReconciliationError,
-    ValidationResult,
-    as_dates,
-    check_rules,
-    partition_score,
-    quarantine_rows,
-    reason_counts,
-    tick_warmup,
-    verdicts,
-)
+from marketdata_assets.pipelines.quality import ReconciliationError, ValidationResult, tick_warmup
 from marketdata_assets.pipelines.steps import StepResult, time_range
 from marketdata_assets.sources.sierra.scid import (
     HEADER_SIZE,
@@ -44,7 +31,7 @@ from marketdata_assets.sources.sierra.scid import (
 from marketdata_assets.storage.warehouse import Checkpoint, PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.aggregation import BAR_COLUMNS, bars_from_bars, bars_from_trades
 from marketdata_assets.transforms.gaps import find_gaps
-from marketdata_assets.transforms.normalize import raw_frame, split_raw, ts_us
+from marketdata_assets.transforms.normalize import as_dates, raw_frame, split_raw, ts_us
 from marketdata_assets.transforms.partition_dates import (
     ALL_DATES,
     NAT,
@@ -56,6 +43,8 @@ from marketdata_assets.transforms.partition_dates import (
     record_dates,
 )
 from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars, assess_ticks
+from marketdata_assets.transforms.quarantine import BAR_VALUES, TICK_VALUES, quarantine_rows, reason_counts
+from marketdata_assets.transforms.verdicts import DEFAULT_MAX_SHARE, check_rules, partition_score, verdicts
 
 # a run of this many missing 1m bars (while the market is open) is an outage, not a quiet
 # minute of a thin market; see README "Data quality → Gaps"
