@@ -1,5 +1,7 @@
-"""Partition-level steps of the quality domain: the provider-bar validation step and the
-warm-ups the validation steps read from earlier partitions (hot or archived).
+"""Partition-level steps of the quality domain: ``validate`` (``raw_ticks`` → ``ticks`` /
+``base_bars`` origin ``sierra``, asset ``validated_ticks``), ``validate_provider_bars``
+(``raw_bars`` → ``base_bars`` origin ``provider``, asset ``validated_bars``), and the
+warm-ups they read from earlier partitions (hot or archived).
 
 Routing (which row is kept, which is quarantined) is :mod:`transforms.quality`; the
 ``quarantine`` rows are :mod:`transforms.quarantine`; the verdict policy (which check
@@ -11,18 +13,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from marketdata_assets.errors import MarketDataError
+from marketdata_assets.errors import CorruptFile, MarketDataError
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.steps import StepResult, time_range
+from marketdata_assets.sources.sierra.scid import probe_scid, read_scid_where
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms import badticks
-from marketdata_assets.transforms.normalize import as_dates
-from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars
-from marketdata_assets.transforms.quarantine import PROVIDER_BAR_VALUES, quarantine_rows, reason_counts
+from marketdata_assets.transforms.normalize import as_dates, raw_frame, split_raw, ts_us
+from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars, assess_ticks
+from marketdata_assets.transforms.quarantine import (
+    BAR_VALUES,
+    PROVIDER_BAR_VALUES,
+    TICK_VALUES,
+    quarantine_rows,
+    reason_counts,
+)
 from marketdata_assets.transforms.verdicts import (
     DEFAULT_MAX_SHARE,
     Verdict,
@@ -44,6 +54,110 @@ class ValidationResult(StepResult):
     verdicts: list[Verdict] = field(default_factory=list)
     partition_score: float = 1.0
     quarantined: int = 0
+
+
+# -- Sierra ticks and bars ----------------------------------------------------------------
+_RAW_PROOF = ("SELECT source, COUNT(*) AS n, MIN(source_offset) AS lo, MAX(source_offset) AS hi, "
+              "SUM(source_offset) AS offsets, SUM(total_volume) AS volume FROM raw_ticks "
+              "WHERE instrument = %(instrument)s AND trading_date = %(trading_date)s GROUP BY source")
+
+
+def raw_from_file(wh: Warehouse, instrument: str, market: Market, trading_date: date,
+                  run_id: str) -> pd.DataFrame | None:
+    """The partition's ``raw_ticks`` rows decoded again from their ``.scid`` file (the audit
+    trail: same file, same byte offsets), which costs a fraction of reading them back from
+    the warehouse; None unless the file is provably the one ``raw_ticks`` was loaded from:
+    one source, its checkpoint's fingerprint and size, and the same row count, byte offsets
+    (min, max, sum) and total volume as the warehouse's rows (one aggregate query)."""
+    proof = wh.query(_RAW_PROOF, {"instrument": instrument, "trading_date": str(trading_date)})
+    if len(proof) != 1:
+        return None
+    p = proof.iloc[0]
+    cp = wh.get_checkpoint(p["source"], trading_date)
+    path = Path(p["source"])
+    try:
+        _, size, fingerprint = probe_scid(path)
+    except (CorruptFile, OSError):
+        return None
+    if cp is None or fingerprint != cp.fingerprint or size < cp.byte_offset:
+        return None
+    lo, hi = market.window_us(trading_date)
+    day = np.datetime64(trading_date, "D")
+    chunk = read_scid_where(path, lambda ts: np.flatnonzero((ts >= lo) & (ts < hi)), end_offset=cp.byte_offset)
+    records = chunk.records
+    records = records[market.trading_dates(ts_us(records["ts"])) == day] if len(records) else records
+    offsets = records["byte_offset"].to_numpy()
+    if len(records) != int(p["n"]) or not len(records) or (
+            int(offsets.min()), int(offsets.max()), int(offsets.sum()),
+            int(records["total_volume"].to_numpy().astype(np.int64).sum())) != tuple(
+            int(p[k]) for k in ("lo", "hi", "offsets", "volume")):
+        return None
+    raw = raw_frame(records, instrument, market, p["source"], run_id)
+    return raw.astype(_RAW_TYPES).assign(trading_date=str(trading_date))  # the types a warehouse read gives
+
+
+_RAW_TYPES = {**dict.fromkeys(("open", "high", "low", "close"), np.float64),
+              **dict.fromkeys(("num_trades", "total_volume", "bid_volume", "ask_volume"), np.int64),
+              "kind": np.int16, "sub_trade": np.int16}
+
+
+def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+             tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE, params: QualityParams = DEFAULT_PARAMS,
+             run_gx: bool = True, runner=None) -> ValidationResult:
+    """``raw_ticks`` → ``ticks`` (trades, bid/ask updates) and ``base_bars`` (origin ``sierra``),
+    assessed by :func:`assess_ticks` / :func:`assess_bars` against ``tick_size`` (None: no
+    grid rule). Kept rows carry their ``quality_score``; every quarantined row goes to
+    ``quarantine`` (stage ``validated_ticks``) with the rules it failed. raw = kept +
+    quarantined is verified before anything is written (:class:`ReconciliationError`);
+    then the three targets are replaced for the partition in one transaction, so a reader
+    sees all of this validation or none of it, and a re-run never duplicates."""
+    scope = partition_scope(instrument, trading_date)
+    raw = raw_from_file(wh, instrument, market, trading_date, run_id)
+    if raw is None:  # the file no longer holds exactly what raw_ticks holds: the warehouse's copy
+        raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
+    ticks, bars = (as_dates(f) for f in split_raw(raw))
+    reports = {}
+    prior_scale, warmup = tick_warmup(wh, instrument, market, trading_date, params.ticks) if len(ticks) else (None, None)
+    if len(ticks) or not len(bars):
+        reports["ticks"] = assess_ticks(ticks, market, trading_date, tick_size, params,
+                                        run_gx=run_gx and bool(len(ticks)), runner=runner, prior_scale=prior_scale)
+    if len(bars):
+        reports["bars"] = assess_bars(bars, market, trading_date, tick_size, params, run_gx=run_gx, runner=runner)
+    t_kept = _kept(reports.get("ticks"), run_id)
+    b_kept = _kept(reports.get("bars"), run_id, origin="sierra")
+    quarantine = pd.concat([
+        quarantine_rows(reports[kind].quarantined, "validated_ticks", instrument, trading_date, run_id, values)
+        for kind, values in (("ticks", TICK_VALUES), ("bars", BAR_VALUES)) if kind in reports
+    ], ignore_index=True)
+    kept = len(t_kept) + len(b_kept)
+    if len(raw) != kept + len(quarantine):
+        raise ReconciliationError(instrument, trading_date, len(raw), kept, len(quarantine))
+    wh.replace_partitions([PartitionWrite("ticks", t_kept, scope),  # one transaction: raw = kept + quarantined
+                           PartitionWrite("base_bars", b_kept, {**scope, "origin": "sierra"}),
+                           PartitionWrite("quarantine", quarantine, {**scope, "stage": "validated_ticks"})])
+    checks = verdicts(reports, check_rules(["ticks", "bars"]), max_share)
+    score = partition_score(reports, len(raw))
+    first, last = time_range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
+    return ValidationResult(
+        rows_in=len(raw), rows_out=kept, first_ts=first, last_ts=last,
+        preview=(t_kept if len(t_kept) else b_kept).head(5),
+        details={"ticks": len(t_kept), "base_bars": len(b_kept), "quarantined": len(quarantine),
+                 "reconciled": True,
+                 "reconciliation": f"raw {len(raw)} = kept {kept} + quarantined {len(quarantine)}",
+                 "failed_rules": {f"{kind}.{rule}": n for kind, r in reports.items()
+                                  for rule, n in r.rule_counts.items() if n},
+                 "quarantined_by_rule": reason_counts(quarantine["reason"]) if len(quarantine) else {},
+                 "partition_score": round(score, 6),
+                 "tick_size": "-" if tick_size is None else str(tick_size),
+                 **({"bad_tick_warmup": warmup} if warmup else {}),
+                 "seconds": {f"{kind}.{k}": round(v, 4) for kind, r in reports.items() for k, v in r.seconds.items()}},
+        verdicts=checks, partition_score=score, quarantined=len(quarantine))
+
+
+def _kept(report, run_id: str, **extra) -> pd.DataFrame:
+    if report is None or not len(report.kept):
+        return pd.DataFrame()
+    return report.kept.assign(run_id=run_id, **extra).sort_values("ts", kind="stable")
 
 
 # -- provider bars --------------------------------------------------------------------------

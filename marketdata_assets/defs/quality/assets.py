@@ -11,8 +11,12 @@ from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import check_results, rule_check_specs
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.model.contracts import grid_tick_size
-from marketdata_assets.pipelines.quality import ReconciliationError, ValidationResult, validate_provider_bars
-from marketdata_assets.pipelines.sierra import validate
+from marketdata_assets.pipelines.quality import (
+    ReconciliationError,
+    ValidationResult,
+    validate,
+    validate_provider_bars,
+)
 from marketdata_assets.transforms.verdicts import DEFAULT_MAX_SHARE, check_rules
 
 
