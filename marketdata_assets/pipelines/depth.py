@@ -34,14 +34,14 @@ from marketdata_assets.sources.sierra.scid import resume_offset
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.book import (
     MISSING_LEVEL,
+    ORIGIN,
     REASONS,
+    STAGE,
     BookState,
     replay_book,
     screen_events,
 )
 
-ORIGIN = "sierra"
-STAGE = "sierra_depth"
 EVENT_COLUMNS = ["ts", "command", "flags", "num_orders", "price", "quantity"]
 
 

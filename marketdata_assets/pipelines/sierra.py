@@ -1,9 +1,11 @@
-"""Partition-level steps of the Sierra path: file → raw_ticks → ticks/base_bars → ohlc_bars
-(+ data_gaps); ``build_bars`` also resamples the provider's validated 1m bars.
+"""Partition-level steps of the Sierra ``.scid`` path (asset ``sierra_ticks``): which date
+partitions a file's records belong to (``file_dates``, for the directory sensor), and file →
+``raw_ticks``, the out-of-range records quarantined (``load_raw``).
 
-Each step reads its input partition, computes, and rewrites its output partition through
-the warehouse's one-transaction ``replace_partition``, so any step can be re-run at will.
-The Dagster assets call these; so do the benchmarks and tests.
+Each step reads its input, computes, and rewrites its output partition through the
+warehouse's one-transaction ``replace_partitions``, so any step can be re-run at will.
+The Dagster assets call these; so do the benchmarks, the tests and the live journal replay
+(the sidecar's journal is written in the ``.scid`` layout).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from marketdata_assets.errors import CorruptFile
 from marketdata_assets.model.instruments import validate_instrument
@@ -28,9 +29,7 @@ from marketdata_assets.sources.sierra.scid import (
     scan_timestamps,
 )
 from marketdata_assets.storage.warehouse import Checkpoint, PartitionWrite, Warehouse, partition_scope
-from marketdata_assets.transforms.aggregation import BAR_COLUMNS, bars_from_bars, bars_from_trades
-from marketdata_assets.transforms.gaps import find_gaps
-from marketdata_assets.transforms.normalize import raw_frame, ts_us
+from marketdata_assets.transforms.normalize import raw_frame
 from marketdata_assets.transforms.partition_dates import (
     ALL_DATES,
     NAT,
@@ -43,9 +42,6 @@ from marketdata_assets.transforms.partition_dates import (
 )
 from marketdata_assets.transforms.quarantine import quarantine_rows
 
-# a run of this many missing 1m bars (while the market is open) is an outage, not a quiet
-# minute of a thin market; see README "Data quality → Gaps"
-DEFAULT_GAP_MIN_MISSING = 15
 # what a quarantined out-of-range record keeps of itself (with its file and byte offset)
 OUT_OF_RANGE_VALUES = ["ts", "kind", "open", "high", "low", "close", "num_trades", "total_volume",
                        "bid_volume", "ask_volume"]
@@ -142,68 +138,3 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
                                "reset": reset, "appended_rows": len(raw),
                                "quarantined_out_of_range": out_of_range,
                                "appended_out_of_range": len(rejected)})
-
-
-def _bars_of(frame: pd.DataFrame, market: Market, trading_date: date, from_trades: bool) -> pd.DataFrame:
-    if not len(frame):
-        return pd.DataFrame(columns=BAR_COLUMNS)
-    return bars_from_trades(frame, market, trading_date) if from_trades else bars_from_bars(frame, market, trading_date)
-
-
-def _sources(*frames: pd.DataFrame) -> str:
-    """Provenance of an aggregated bar: the distinct sources (files, provider requests) it was built from."""
-    names = sorted({s for f in frames if len(f) for s in f["source"].dropna().unique()})
-    return ";".join(names) or "-"
-
-
-def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
-               gap_min_missing_bars: int = DEFAULT_GAP_MIN_MISSING) -> StepResult:
-    """All six timeframes of the partition for each origin, and its gap report.
-
-    ``sierra`` bars come from the validated trades (and from ``base_bars`` origin
-    ``sierra`` when the file stores bars), ``provider`` bars are resampled from the
-    provider's validated 1m ``base_bars``; each origin's rows are replaced on their own
-    (an origin without input is emptied). ``source`` names the files or provider requests
-    the bars were built from. The 1m bars of every origin together are compared with the
-    session calendar: runs of at least ``gap_min_missing_bars`` missing minutes replace the
-    partition's rows of ``data_gaps``."""
-    scope = partition_scope(instrument, trading_date)
-    ticks = wh.read("ticks", {**scope, "kind": "trade"},
-                    columns=["ts", "price", "size", "side", "num_trades", "source"], order_by=("ts",))
-    base = wh.read("base_bars", scope, order_by=("ts",))
-    inputs = {"sierra": (ticks, base[base["origin"] == "sierra"]), "provider": (None, base[base["origin"] == "provider"])}
-    per_origin: dict[str, pd.DataFrame] = {}
-    for origin, (trades, bars_in) in inputs.items():
-        parts = [b for b in (_bars_of(trades, market, trading_date, True) if trades is not None else None,
-                             _bars_of(bars_in, market, trading_date, False)) if b is not None and len(b)]
-        bars = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=BAR_COLUMNS)
-        bars = bars.assign(instrument=instrument, trading_date=str(trading_date), origin=origin,
-                           source=_sources(*(f for f in (trades, bars_in) if f is not None)), run_id=run_id)
-        wh.replace_partition("ohlc_bars", bars, {**scope, "origin": origin})
-        per_origin[origin] = bars
-    gaps, quiet = partition_gaps(per_origin, market, trading_date, gap_min_missing_bars)
-    wh.replace_partition("data_gaps", gaps.assign(instrument=instrument, trading_date=str(trading_date),
-                                                  timeframe="1m", run_id=run_id), scope)
-    everything = pd.concat([b for b in per_origin.values() if len(b)] or [pd.DataFrame(columns=BAR_COLUMNS)],
-                           ignore_index=True)
-    per_tf = everything.groupby("timeframe").size().to_dict() if len(everything) else {}
-    first, last = time_range(everything)
-    return StepResult(
-        rows_in=len(ticks) + len(base), rows_out=len(everything), first_ts=first, last_ts=last,
-        preview=everything[everything["timeframe"] == "1d"].head(2) if len(everything) else None,
-        details={"bars_per_timeframe": {k: int(v) for k, v in per_tf.items()},
-                 "bars_per_origin": {o: int(len(b)) for o, b in per_origin.items()},
-                 "gap_count": len(gaps), "gap_minutes": int(gaps["missing_bars"].sum()),
-                 "longest_gap_minutes": int(gaps["missing_bars"].max()) if len(gaps) else 0,
-                 "quiet_minutes": quiet, "gap_min_missing_bars": gap_min_missing_bars,
-                 "gaps": {str(g.gap_start): int(g.missing_bars) for g in gaps.head(20).itertuples()}})
-
-
-def partition_gaps(bars_by_origin: dict[str, pd.DataFrame], market: Market, trading_date: date,
-                   min_missing: int) -> tuple[pd.DataFrame, int]:
-    """(gaps of at least ``min_missing`` minutes, all missing open minutes) of the union of the
-    origins' 1m bars: a minute counts as covered when any origin has a bar for it."""
-    starts = [ts_us(b.loc[b["timeframe"] == "1m", "ts"]) for b in bars_by_origin.values() if len(b)]
-    covered = np.unique(np.concatenate(starts)) if starts else np.empty(0, np.int64)
-    every = find_gaps(covered, market, trading_date, "1m", 1)
-    return every[every["missing_bars"] >= min_missing].reset_index(drop=True), int(every["missing_bars"].sum())
