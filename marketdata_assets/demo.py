@@ -52,7 +52,7 @@ def run_job(defs, name: str, instance, asset_selection=None, checks=(), **kwargs
 def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str, str]]:
     """(trading date, instrument) of every partition the files hold inside ``dates``; records
     outside them are reported here and quarantined by the partition that answers for them."""
-    from marketdata_assets.pipelines.sierra import file_dates
+    from marketdata_assets.pipelines.sierra.ticks import file_dates
     from marketdata_assets.sources.sierra.discovery import scan_directory
 
     out = []

@@ -2,7 +2,7 @@
 ``raw_ticks`` (asset ``live_ticks``).
 
 The journal is written in the ``.scid`` layout, so it is replayed by the Sierra loader and
-its checkpoint (:func:`pipelines.sierra.load_raw`), with source ``projectx:<instrument>``.
+its checkpoint (:func:`pipelines.sierra.ticks.load_raw`), with source ``projectx:<instrument>``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def load_journal(wh: Warehouse, journal_dir: Path, instrument: str, market: Mark
     ``.scid`` reader and its checkpoint: records appended since the last replay are added in
     one transaction with the checkpoint, so replaying again (after sidecar restarts, a kill -9
     and its torn last record, or a re-run) never adds a record twice."""
-    from marketdata_assets.pipelines.sierra import load_raw
+    from marketdata_assets.pipelines.sierra.ticks import load_raw
     from marketdata_assets.sidecar.journal import journal_path
 
     path = journal_path(journal_dir, instrument)

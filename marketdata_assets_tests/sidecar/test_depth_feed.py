@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.bars import book_at
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.sierra.depth import load_depth
 from marketdata_assets.sidecar.depth import DepthFeeder
 from marketdata_assets.sidecar.http import Hub, Metrics, _apply, _Client
 from marketdata_assets.storage.live_book import LiveBook

@@ -26,7 +26,7 @@ from marketdata_assets.defs.partitions import date_range, instrument_partitions,
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_CHECK_KEYS, SIERRA_CHAIN_KEYS, sierra_chain_job
 from marketdata_assets.errors import MarketDataError
-from marketdata_assets.pipelines.sierra import file_dates
+from marketdata_assets.pipelines.sierra.ticks import file_dates
 from marketdata_assets.sources.sierra.discovery import scan_directory
 from marketdata_assets.sources.sierra.scid import probe_scid
 from marketdata_assets.transforms.partition_dates import DateRange

@@ -1,5 +1,5 @@
-"""Partition-level steps of market depth: ``.depth`` files → ``depth_events`` (+ quarantine)
-→ ``book_snapshots`` and ``book_bars``.
+"""Partition-level steps of market depth: ``.depth`` files → ``depth_events`` (+ quarantine);
+the book built from them (``book_snapshots``, ``book_bars``) is ``pipelines/bars.py``.
 
 A trading date spans parts of several UTC-day files (CME: from 17:00 Chicago the day
 before): :func:`load_depth` reads each file from its checkpoint, keeps the records whose
