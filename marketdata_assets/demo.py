@@ -52,7 +52,7 @@ def run_job(defs, name: str, instance, asset_selection=None, checks=(), **kwargs
 def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str, str]]:
     """(trading date, instrument) of every partition the files hold inside ``dates``; records
     outside them are reported here and quarantined by the partition that answers for them."""
-    from marketdata_assets.pipelines.sierra import file_dates
+    from marketdata_assets.pipelines.sierra.ticks import file_dates
     from marketdata_assets.sources.sierra.discovery import scan_directory
 
     out = []
@@ -112,7 +112,7 @@ def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def quarantined_by_rule(wh) -> pd.DataFrame:
     """Quarantined rows per stage and rule (a row failing two rules counts for both)."""
-    from marketdata_assets.pipelines.quality import reason_counts
+    from marketdata_assets.transforms.quarantine import reason_counts
 
     by_reason = wh.query("SELECT stage, reason, COUNT(*) AS n FROM quarantine GROUP BY stage, reason")
     rows = []

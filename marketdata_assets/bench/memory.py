@@ -32,7 +32,7 @@ _CHILD = r"""
 import json, sys
 from datetime import date
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets.transforms.partition_dates import DateRange
 def hwm():  # VmHWM: this process's own peak (ru_maxrss survives fork + exec from a large parent)

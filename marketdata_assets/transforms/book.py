@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+ORIGIN = "sierra"         # origin of the depth-derived rows (depth_events, book_snapshots, book_bars)
+STAGE = "sierra_depth"    # quarantine stage of the depth records screened out (asset sierra_depth)
 REASONS = ("", "unknown_command", "bad_price", "time_backwards", "time_outside_file_day", "missing_level")
 OK, UNKNOWN_COMMAND, BAD_PRICE, TIME_BACKWARDS, TIME_OUTSIDE_DAY, MISSING_LEVEL = range(6)
 SIDES = np.array(["bid", "ask"])

@@ -15,7 +15,7 @@ from marketdata_assets.defs.storage.assets import cold_archive
 from marketdata_assets.defs.storage.resources import ArchiveResource
 from marketdata_assets.defs.storage.schedules import archive_nightly
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.archive import archive_candidates
+from marketdata_assets.pipelines.storage import archive_candidates
 from marketdata_assets.storage.archive import manifest
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.storage.archive_frames import write_partitions

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope

@@ -15,7 +15,7 @@ from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.sierra.depth import load_depth
 from marketdata_assets.sources.sierra.depth_writer import depth_records, write_depth
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets_tests.depth import handbuilt as hb

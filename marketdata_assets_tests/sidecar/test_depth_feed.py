@@ -13,8 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from websockets.asyncio.client import connect
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.book import book_at
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.bars import book_at
+from marketdata_assets.pipelines.sierra.depth import load_depth
 from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar import depth as depth_feed
 from marketdata_assets.sidecar.depth import DepthFeeder

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw, raw_from_file, validate
+from marketdata_assets.pipelines.quality import raw_from_file, validate
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope

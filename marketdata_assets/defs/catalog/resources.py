@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from marketdata_assets.defs.providers.resources import ProviderConfigResource
-from marketdata_assets.pipelines.catalog import ProviderPool
+from marketdata_assets.pipelines.catalog.symbols import ProviderPool
 
 
 class MetadataProvidersResource(ProviderConfigResource):

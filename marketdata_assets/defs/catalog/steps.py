@@ -13,12 +13,13 @@ from pydantic import Field
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.model.sessions import reference_document
 from marketdata_assets.model.symbol_map import load_symbol_map
-from marketdata_assets.pipelines.catalog import enrich_assets, sync_symbols
-from marketdata_assets.pipelines.integrity import CheckOutcome, write_report
+from marketdata_assets.pipelines.catalog.integrity import write_report
+from marketdata_assets.pipelines.catalog.symbols import enrich_assets, sync_symbols
 from marketdata_assets.pipelines.reference import providers_document
 from marketdata_assets.settings import get_settings
 from marketdata_assets.storage.warehouse import Warehouse
 from marketdata_assets.transforms.enrichment import EnrichmentRules
+from marketdata_assets.transforms.integrity import CheckOutcome
 from marketdata_assets.transforms.symbols import SymbolReference
 
 

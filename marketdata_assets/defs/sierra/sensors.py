@@ -39,8 +39,8 @@ from marketdata_assets.defs.sierra.jobs import (
     sierra_depth_job,
 )
 from marketdata_assets.errors import MarketDataError
-from marketdata_assets.pipelines.depth import depth_file_dates
-from marketdata_assets.pipelines.sierra import file_dates
+from marketdata_assets.pipelines.sierra.depth import depth_file_dates
+from marketdata_assets.pipelines.sierra.ticks import file_dates
 from marketdata_assets.sources.sierra.depth import probe_depth
 from marketdata_assets.sources.sierra.depth_discovery import scan_depth_directory
 from marketdata_assets.sources.sierra.discovery import scan_directory

@@ -5,7 +5,7 @@ import dagster as dg
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.resources import WarehouseResource
 from marketdata_assets.defs.storage.resources import ArchiveResource
-from marketdata_assets.pipelines.archive import archive
+from marketdata_assets.pipelines.storage import archive
 
 
 @dg.asset(

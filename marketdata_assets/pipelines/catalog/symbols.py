@@ -1,5 +1,5 @@
 """Catalog steps over the warehouse: symbol sync and asset enrichment (the integrity report
-is in ``pipelines/integrity.py``). The Dagster assets and the daily catalog job call these.
+is in ``pipelines/catalog/integrity.py``). The Dagster assets and the daily catalog job call these.
 
 Write rules. ``sync_symbols`` inserts new symbols (and their aliases) in batches of
 ``batch_size`` rows, one transaction per table and batch, and stops starting batches once

@@ -1,5 +1,5 @@
-"""The data integrity report: figures computed from the warehouse rows, the thresholds they
-are held to, and one ``data_integrity_reports`` row per run.
+"""The data integrity report: figures computed from the warehouse rows, held to the
+thresholds of :mod:`transforms.integrity`, and one ``data_integrity_reports`` row per run.
 
 Definitions (every figure from real rows, hot and archived, nothing estimated):
 
@@ -23,24 +23,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import pandas as pd
 
-from marketdata_assets.pipelines.catalog import market_data_spans, resolution
+from marketdata_assets.pipelines.catalog.symbols import market_data_spans, resolution
 from marketdata_assets.storage.warehouse import Warehouse
-
-THRESHOLDS = {"quality": 0.75, "symbol_coverage": 0.90, "enrichment_coverage": 0.70, "orphan_records": 0}
-
-
-@dataclass(frozen=True)
-class CheckOutcome:
-    name: str
-    passed: bool
-    value: float | None
-    threshold: float
-    severity: str        # WARN | ERROR
-    description: str
+from marketdata_assets.transforms.integrity import CheckOutcome, evaluate_checks
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -77,28 +65,6 @@ def integrity_figures(wh: Warehouse, now: pd.Timestamp, enrichable_classes: froz
         "orphan_instruments": sorted(spans.loc[~resolved, "instrument"]),
         "freshness": freshness,
     }
-
-
-def evaluate_checks(fig: Mapping) -> list[CheckOutcome]:
-    def pct(v):
-        return "n/a" if v is None else f"{v:.1%}"
-
-    q, sc, ec, orphans = fig["quality"], fig["symbol_coverage"], fig["enrichment_coverage"], fig["orphan_records"]
-    t = THRESHOLDS
-    return [
-        CheckOutcome("quality_above_75pct", q is not None and q > t["quality"], q, t["quality"], "WARN",
-                     f"quality {pct(q)} (threshold > {t['quality']:.0%})" if q is not None else "no market data"),
-        CheckOutcome("symbol_coverage_above_90pct", sc is None or sc > t["symbol_coverage"], sc,
-                     t["symbol_coverage"], "ERROR",
-                     f"{fig['instruments_with_symbol']} of {fig['instruments']} instruments have a symbol ({pct(sc)})"),
-        CheckOutcome("enrichment_coverage_above_70pct", ec is None or ec > t["enrichment_coverage"], ec,
-                     t["enrichment_coverage"], "WARN",
-                     f"{fig['enrichment_covered']} of {fig['enrichment_applicable']} enrichable active symbols "
-                     f"have metadata ({pct(ec)})"),
-        CheckOutcome("no_orphan_records", orphans == t["orphan_records"], float(orphans), t["orphan_records"],
-                     "ERROR", f"{orphans} market-data rows without a symbol"
-                     + (f" ({', '.join(fig['orphan_instruments'][:10])})" if orphans else "")),
-    ]
 
 
 def write_report(wh: Warehouse, run_id: str, now: pd.Timestamp, enrichable_classes: frozenset[str],

@@ -1,5 +1,5 @@
-"""Partition-level steps of market depth: ``.depth`` files → ``depth_events`` (+ quarantine)
-→ ``book_snapshots`` and ``book_bars``.
+"""Partition-level steps of market depth: ``.depth`` files → ``depth_events`` (+ quarantine);
+the book built from them (``book_snapshots``, ``book_bars``) is ``pipelines/bars.py``.
 
 A trading date spans parts of several UTC-day files (CME: from 17:00 Chicago the day
 before): :func:`load_depth` reads each file from its checkpoint, keeps the records whose
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import Market
-from marketdata_assets.pipelines.sierra import FileDates
+from marketdata_assets.pipelines.sierra.ticks import FileDates
 from marketdata_assets.pipelines.steps import StepResult
 from marketdata_assets.sources.sierra.depth import (
     CMD_CLEAR,
@@ -39,15 +39,15 @@ from marketdata_assets.sources.sierra.scid import resume_offset
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms.book import (
     MISSING_LEVEL,
+    ORIGIN,
     REASONS,
+    STAGE,
     BookState,
     replay_book,
     screen_events,
 )
 from marketdata_assets.transforms.partition_dates import DateRange, pending, record_dates
 
-ORIGIN = "sierra"
-STAGE = "sierra_depth"
 EVENT_COLUMNS = ["ts", "command", "flags", "num_orders", "price", "quantity"]
 
 

@@ -1,9 +1,11 @@
-"""Partition-level book step: ``depth_events`` → ``book_snapshots`` + ``book_bars``, and the
-checks that judge them (crossed books, agreement with the ``.scid`` quotes).
+"""Partition-level steps of the bars domain: ``ohlc_bars`` (+ ``data_gaps``) of both origins
+from the validated data, and ``book_snapshots`` + ``book_bars`` from ``depth_events``.
 
-The whole trading date is replayed from the book at its start (``depth_book_state`` point
-``start``), so the result does not depend on how the events were loaded (one read or many);
-both tables are replaced for the partition in one transaction.
+``build_bars`` rewrites each origin's six timeframes (built by :mod:`transforms.bars`) and
+the gap report. The book step replays the whole trading date from the book at its start
+(``depth_book_state`` point ``start``), so the result does not depend on how the events
+were loaded (one read or many); both book tables are replaced for the partition in one
+transaction. ``quote_agreement`` judges the book against the ``.scid`` quotes.
 """
 
 from __future__ import annotations
@@ -16,12 +18,58 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import Market
-from marketdata_assets.pipelines.depth import ORIGIN, STAGE
-from marketdata_assets.pipelines.steps import StepResult
+from marketdata_assets.pipelines.steps import StepResult, time_range
 from marketdata_assets.sources.sierra.scid import KIND_QUOTE, KIND_TRADE
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
-from marketdata_assets.transforms.book import BookState, book_bars, replay_book
+from marketdata_assets.transforms.aggregation import BAR_COLUMNS
+from marketdata_assets.transforms.bars import origin_bars, partition_gaps, provenance
+from marketdata_assets.transforms.book import ORIGIN, STAGE, BookState, book_bars, replay_book
 from marketdata_assets.transforms.normalize import ts_us
+
+# a run of this many missing 1m bars (while the market is open) is an outage, not a quiet
+# minute of a thin market; see README "Data quality → Gaps"
+DEFAULT_GAP_MIN_MISSING = 15
+
+
+def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+               gap_min_missing_bars: int = DEFAULT_GAP_MIN_MISSING) -> StepResult:
+    """All six timeframes of the partition for each origin, and its gap report.
+
+    ``sierra`` bars come from the validated trades (and from ``base_bars`` origin
+    ``sierra`` when the file stores bars), ``provider`` bars are resampled from the
+    provider's validated 1m ``base_bars``; each origin's rows are replaced on their own
+    (an origin without input is emptied). ``source`` names the files or provider requests
+    the bars were built from. The 1m bars of every origin together are compared with the
+    session calendar: runs of at least ``gap_min_missing_bars`` missing minutes replace the
+    partition's rows of ``data_gaps``."""
+    scope = partition_scope(instrument, trading_date)
+    ticks = wh.read("ticks", {**scope, "kind": "trade"},
+                    columns=["ts", "price", "size", "side", "num_trades", "source"], order_by=("ts",))
+    base = wh.read("base_bars", scope, order_by=("ts",))
+    inputs = {"sierra": (ticks, base[base["origin"] == "sierra"]), "provider": (None, base[base["origin"] == "provider"])}
+    per_origin: dict[str, pd.DataFrame] = {}
+    for origin, (trades, bars_in) in inputs.items():
+        bars = origin_bars(trades, bars_in, market, trading_date)
+        bars = bars.assign(instrument=instrument, trading_date=str(trading_date), origin=origin,
+                           source=provenance(*(f for f in (trades, bars_in) if f is not None)), run_id=run_id)
+        wh.replace_partition("ohlc_bars", bars, {**scope, "origin": origin})
+        per_origin[origin] = bars
+    gaps, quiet = partition_gaps(per_origin, market, trading_date, gap_min_missing_bars)
+    wh.replace_partition("data_gaps", gaps.assign(instrument=instrument, trading_date=str(trading_date),
+                                                  timeframe="1m", run_id=run_id), scope)
+    everything = pd.concat([b for b in per_origin.values() if len(b)] or [pd.DataFrame(columns=BAR_COLUMNS)],
+                           ignore_index=True)
+    per_tf = everything.groupby("timeframe").size().to_dict() if len(everything) else {}
+    first, last = time_range(everything)
+    return StepResult(
+        rows_in=len(ticks) + len(base), rows_out=len(everything), first_ts=first, last_ts=last,
+        preview=everything[everything["timeframe"] == "1d"].head(2) if len(everything) else None,
+        details={"bars_per_timeframe": {k: int(v) for k, v in per_tf.items()},
+                 "bars_per_origin": {o: int(len(b)) for o, b in per_origin.items()},
+                 "gap_count": len(gaps), "gap_minutes": int(gaps["missing_bars"].sum()),
+                 "longest_gap_minutes": int(gaps["missing_bars"].max()) if len(gaps) else 0,
+                 "quiet_minutes": quiet, "gap_min_missing_bars": gap_min_missing_bars,
+                 "gaps": {str(g.gap_start): int(g.missing_bars) for g in gaps.head(20).itertuples()}})
 
 
 @dataclass
