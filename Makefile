@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export MARKETDATA_VAR_DIR ?= var
-# first trading date of the sample data (sources/sierra/sample.py SAMPLE_DATES[0]): with the
+# first trading date of the sample data (testkit/sierra_sample.py SAMPLE_DATES[0]): with the
 # sample data, the date partitions start there instead of 2020-01-01
 SAMPLE_START := 2024-03-07
 

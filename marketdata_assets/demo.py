@@ -71,7 +71,7 @@ def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str
 def demo_settings(settings: Settings) -> Settings:
     """On the sample data, the date partitions start at its first date (unless
     ``MARKETDATA_PARTITIONS_START`` says otherwise), so the UI shows a mostly filled space."""
-    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+    from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 
     if "MARKETDATA_SIERRA_DATA_DIR" in os.environ or os.environ.get("MARKETDATA_PARTITIONS_START"):
         return settings
@@ -133,7 +133,7 @@ def run_demo() -> int:
     live = start_live_demo(settings.var_dir)  # the sidecar's provider loop, beside everything below
     data_dir = settings.sierra_data_dir
     if "MARKETDATA_SIERRA_DATA_DIR" not in os.environ:
-        from marketdata_assets.sources.sierra.sample import write_sample_data
+        from marketdata_assets.testkit.sierra_sample import write_sample_data
 
         paths = write_sample_data(data_dir)
         print(f"sample data: {len(paths)} .scid files in {data_dir}")

@@ -99,7 +99,7 @@ def test_records_before_the_start_are_quarantined_by_the_first_partition(sample_
 
 def test_demo_and_dev_start_the_partitions_at_the_sample_datas_first_date(monkeypatch):
     from marketdata_assets.demo import demo_settings
-    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+    from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 
     monkeypatch.delenv("MARKETDATA_SIERRA_DATA_DIR", raising=False)
     monkeypatch.delenv("MARKETDATA_PARTITIONS_START", raising=False)
