@@ -8,7 +8,7 @@ from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.bars.book import book_snapshots
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
-from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
+from marketdata_assets.defs.catalog.resources import AlertWebhookResource, MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
@@ -70,9 +70,13 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
 )
 
 
-def resources() -> dict:
+def resources(settings: Settings) -> dict:
+    """The resources, configured when the Definitions are built: what comes from a secret is an
+    ``EnvVar`` (the UI names the variable, never the value)."""
+    webhook = dg.EnvVar("MARKETDATA_ALERT_WEBHOOK_URL") if settings.alert_webhook_url else None
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource(),
+            "metadata_providers": MetadataProvidersResource(), "alert_webhook": AlertWebhookResource(url=webhook),
+            "freshness": FreshnessResource(),
             "live": LiveStreamResource(), "depth": DepthResource(), "projectx": ProjectXResource(),
             "archive_store": ArchiveResource(), "backup_store": BackupResource()}
 
@@ -80,7 +84,8 @@ def resources() -> dict:
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """The code location. Settings are read here, when the Definitions are built, never at
     import: the date partitions start at ``MARKETDATA_PARTITIONS_START``."""
-    start = (settings or get_settings()).partitions_start
+    settings = settings or get_settings()
+    start = settings.partitions_start
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
                                       *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS, *STORAGE_ASSETS],
@@ -91,7 +96,7 @@ def build_defs(settings: Settings | None = None) -> dg.Definitions:
         jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job,
               projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
         schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
-        resources=resources(),
+        resources=resources(settings),
         executor=dg.in_process_executor,
     )
 

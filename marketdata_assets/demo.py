@@ -156,7 +156,7 @@ def run_demo() -> int:
     from marketdata_assets.storage.warehouse import open_warehouse
 
     defs = build_defs(settings)  # the partitions start at the demo's MARKETDATA_PARTITIONS_START
-    res, quiet = resources(), QUIET
+    res, quiet = resources(settings), QUIET
     dates = date_range(build_market_partitions(settings.partitions_start))
     print(f"date partitions: {dates.first} to {dates.last} (MARKETDATA_PARTITIONS_START)")
     parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets), dates)
