@@ -20,12 +20,19 @@ def header_bytes() -> bytes:
     return h.tobytes()
 
 
-def write_scid(path: str | Path, records: np.ndarray, append: bool = False) -> Path:
-    """Write (or append) structured records; a new file gets a header."""
+def write_records(path: str | Path, header: bytes, records: np.ndarray, dtype: np.dtype,
+                  append: bool = False) -> Path:
+    """Write (or append) ``records`` as ``dtype`` to a Sierra Chart file; a new (or empty) file
+    gets ``header`` first. Shared by the ``.scid`` and ``.depth`` writers."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab" if append else "wb") as fh:
         if not append or fh.tell() == 0:
-            fh.write(header_bytes())
-        fh.write(records.astype(RECORD_DTYPE, copy=False).tobytes())
+            fh.write(header)
+        fh.write(np.asarray(records).astype(dtype, copy=False).tobytes())
     return path
+
+
+def write_scid(path: str | Path, records: np.ndarray, append: bool = False) -> Path:
+    """Write (or append) structured records; a new file gets a header."""
+    return write_records(path, header_bytes(), records, RECORD_DTYPE, append)
