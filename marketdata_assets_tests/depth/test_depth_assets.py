@@ -76,9 +76,12 @@ def test_sensor_requests_trading_dates_of_new_and_grown_depth_files(instance, tm
                 append=True)
     grown = tick(instance, tmp_path, again.cursor)
 
-    # file A holds the previous trading date's seed snapshot and the start of 09-23; file B 09-23 and 09-24
-    assert sorted(str(r.partition_key) for r in first.run_requests) == \
-        ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
+    # file A holds the previous trading date's seed snapshot and the start of 09-23; file B 09-23 and 09-24:
+    # 09-23 is asked for once, its run key naming both files
+    assert [str(r.partition_key) for r in first.run_requests] == ["2025-09-22|ESZ5", "2025-09-23|ESZ5",
+                                                                 "2025-09-24|ESZ5"]
+    both = first.run_requests[1].run_key
+    assert "ESZ5.2025-09-22.depth:" in both and "ESZ5.2025-09-23.depth:" in both
     assert again.run_requests == []
     assert [str(r.partition_key) for r in grown.run_requests] == ["2025-09-24|ESZ5"]
     assert np.all([r.run_key.endswith(str(r.partition_key).split("|")[0]) for r in first.run_requests])
@@ -92,7 +95,7 @@ def test_sensor_skips_trading_dates_outside_the_partitions(instance, tmp_path):
     result = tick(instance, tmp_path)
 
     assert all(str(r.partition_key) < "2026-12-31" for r in result.run_requests)
-    assert len(result.run_requests) == 4
+    assert len(result.run_requests) == 3
 
 
 def test_corrupt_depth_header_fails_the_run_naming_file_and_offset(instance, tmp_path):

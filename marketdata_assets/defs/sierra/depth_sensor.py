@@ -2,7 +2,10 @@
 
 The same rules as the ``.scid`` directory sensor (``sensors.py``): a JSON cursor of
 ``{path: [size, mtime_ns]}``, the run key from file + size + date, new instruments added to
-the dynamic partitions, a bad file logged and skipped without stopping the others.
+the dynamic partitions, a bad file logged and skipped without stopping the others. A
+``.depth`` file holds one UTC day, so a trading date usually spans two files: a tick that
+sees both new asks for the partition once (the run reads every file of the date), with a run
+key naming each file and size, instead of one run per file doing the same work twice.
 """
 
 import json
@@ -24,7 +27,8 @@ def evaluate_depth(context, sierra: SierraResource, depth_dir, known_instruments
     (dates outside the date partitions are skipped with a warning: a request for a key that
     does not exist would fail the whole tick)."""
     cursor = json.loads(context.cursor) if context.cursor else {}
-    new_cursor, requests, new_instruments = {}, [], []
+    new_cursor, new_instruments = {}, []
+    wanted: dict[tuple[str, str], list[str]] = {}    # (date, instrument) -> ["path:size", ...]
     for f in scan_depth_directory(depth_dir):
         if f.instrument is None:
             context.log.warning("skipping %s: %s", f.path, f.error)
@@ -48,7 +52,9 @@ def evaluate_depth(context, sierra: SierraResource, depth_dir, known_instruments
                 context.log.warning("skipping %s: trading date %s is outside the partitions %s..%s",
                                     f.path, d, dates.first, dates.last)
                 continue
-            requests.append(dg.RunRequest(run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument)))
+            wanted.setdefault((str(d), f.instrument), []).append(f"{f.path}:{f.size}")
+    requests = [dg.RunRequest(run_key=f"{'|'.join(sorted(files))}:{d}", partition_key=key_for(d, instrument))
+                for (d, instrument), files in sorted(wanted.items())]
     return dg.SensorResult(
         run_requests=requests,
         cursor=json.dumps({k: v for k, v in new_cursor.items() if v is not None}, sort_keys=True),
