@@ -64,9 +64,12 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
+    # evaluated in the code server: the conditions end with DependencyNewer, a Python condition
+    # (defs/automation.py) that keeps a finished chain run from being requested a second time
+    use_user_code_server=True,
     description="Declarative automation: requests validated_ticks, validated_bars, ohlc_bars and indicators "
-                "for every partition whose upstream was updated (any date, not only the latest); ohlc_bars "
-                "waits while an upstream blocking check failed.",
+                "for every partition whose upstream was updated after it (any date, not only the latest); "
+                "ohlc_bars waits while an upstream blocking check failed.",
 )
 
 
