@@ -86,13 +86,13 @@ def resources(settings: Settings) -> dict:
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """The code location. Settings are read here, when the Definitions are built, never at
-    import: the date partitions start at ``MARKETDATA_PARTITIONS_START``."""
+    import: the date partitions run from ``MARKETDATA_PARTITIONS_START`` to ``MARKETDATA_PARTITIONS_END``
+    (unset: today)."""
     settings = settings or get_settings()
-    start = settings.partitions_start
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
                                       *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS, *STORAGE_ASSETS],
-                                     start),
+                                     settings.partitions_start, settings.partitions_end),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
                  sidecar_heartbeat_sensor, freshness_sensor, sierra_depth_sensor],
