@@ -29,7 +29,7 @@ from aiohttp import web
 from marketdata_assets.testkit.fakegateway import hub, rest
 from marketdata_assets.testkit.fakegateway.feed import FeedClock
 from marketdata_assets.testkit.fakegateway.state import Fault, GatewayState, Limits, parse_fault
-from marketdata_assets.testkit.fakeproviders.background import BackgroundServer
+from marketdata_assets.testkit.fakeproviders.background import BackgroundServer, parse_server_args
 
 log = logging.getLogger("marketdata.fakegateway")
 DEFAULT_PORT = 8910
@@ -122,13 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-rate", type=float, default=0.0,
                         help="benchmark load: this many trades/s per subscribed contract, stamped as sent")
     parser.add_argument("--tick-ms", type=float, default=50.0, help="hub send loop period in ms")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    try:
-        faults = dict(parse_fault(text) for text in args.fault)
-    except ValueError as exc:
-        parser.error(str(exc))
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args, faults = parse_server_args(parser, argv, parse_fault)
     start = datetime.fromisoformat(args.feed_start.replace("Z", "+00:00")) if args.feed_start else datetime.now(UTC)
     run_server(args.host, args.port, faults, FeedClock(start, args.feed_speed), args.load_rate, args.tick_ms / 1000)
     return 0

@@ -3,10 +3,27 @@ local stand-ins for the outside network (fake providers, fake gateway) share."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
 import threading
+from collections.abc import Callable
 
 from aiohttp import web
+
+
+def parse_server_args(parser: argparse.ArgumentParser, argv: list[str] | None,
+                      parse_fault: Callable[[str], tuple]) -> tuple[argparse.Namespace, dict]:
+    """The command line of a fake server: ``parser``'s own options plus ``--log-level``; the
+    ``--fault`` texts parsed (a bad one is a usage error) and logging set up."""
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    try:
+        faults = dict(parse_fault(text) for text in args.fault)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return args, faults
 
 
 class BackgroundServer:

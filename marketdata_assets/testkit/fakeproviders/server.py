@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from marketdata_assets.testkit.fakeproviders import alphavantage, coinmarketcap, polygon, twelvedata, yahoo
-from marketdata_assets.testkit.fakeproviders.background import BackgroundServer
+from marketdata_assets.testkit.fakeproviders.background import BackgroundServer, parse_server_args
 from marketdata_assets.testkit.fakeproviders.common import Answer, Call, Recorded
 from marketdata_assets.testkit.fakeproviders.state import PROVIDERS, FakeState, Fault, parse_fault
 
@@ -197,12 +197,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault", action="append", default=[], metavar="PROVIDER=MODE[,retry_after=S][,count=N]",
                         help="inject a fault at start-up (repeatable); modes: 429 500 timeout malformed empty 401")
     parser.add_argument("--recorded-dir", default=None, help="directory of recorded responses")
-    parser.add_argument("--log-level", default="INFO")
-    args = parser.parse_args(argv)
-    try:
-        faults = dict(parse_fault(text) for text in args.fault)
-    except ValueError as exc:
-        parser.error(str(exc))
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args, faults = parse_server_args(parser, argv, parse_fault)
     run_server(args.host, args.port, faults, args.recorded_dir)
     return 0
