@@ -71,7 +71,7 @@ def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str
 def demo_settings(settings: Settings) -> Settings:
     """On the sample data, the date partitions start at its first date (unless
     ``MARKETDATA_PARTITIONS_START`` says otherwise), so the UI shows a mostly filled space."""
-    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+    from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 
     if "MARKETDATA_SIERRA_DATA_DIR" in os.environ or os.environ.get("MARKETDATA_PARTITIONS_START"):
         return settings
@@ -133,7 +133,7 @@ def run_demo() -> int:
     live = start_live_demo(settings.var_dir)  # the sidecar's provider loop, beside everything below
     data_dir = settings.sierra_data_dir
     if "MARKETDATA_SIERRA_DATA_DIR" not in os.environ:
-        from marketdata_assets.sources.sierra.sample import write_sample_data
+        from marketdata_assets.testkit.sierra_sample import write_sample_data
 
         paths = write_sample_data(data_dir)
         print(f"sample data: {len(paths)} .scid files in {data_dir}")
@@ -156,7 +156,7 @@ def run_demo() -> int:
     from marketdata_assets.storage.warehouse import open_warehouse
 
     defs = build_defs(settings)  # the partitions start at the demo's MARKETDATA_PARTITIONS_START
-    res, quiet = resources(), QUIET
+    res, quiet = resources(settings), QUIET
     dates = date_range(build_market_partitions(settings.partitions_start))
     print(f"date partitions: {dates.first} to {dates.last} (MARKETDATA_PARTITIONS_START)")
     parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets), dates)

@@ -112,9 +112,9 @@ def run(out: Path) -> int:
         out.write_text(json.dumps({"skipped": f"Redis is not reachable ({why})", "prefix": prefix}))
         return 0
     from marketdata_assets.demo_providers import DEMO_KEY
-    from marketdata_assets.fakeproviders import FakeProviders
     from marketdata_assets.sidecar.providers import ProviderLoop
     from marketdata_assets.storage.live_reader import LiveCache
+    from marketdata_assets.testkit.fakeproviders import FakeProviders
 
     clock = DemoClock()
     with FakeProviders(port=0, clock=clock.time) as fake:

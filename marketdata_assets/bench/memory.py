@@ -21,8 +21,8 @@ import numpy as np
 
 from marketdata_assets.bench.core import Result
 from marketdata_assets.bench.sierra import DAY, synthetic_records
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import SC_EPOCH_US
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 CHUNK = 1_000_000
 FIRST_DAY = DAY - timedelta(days=14)

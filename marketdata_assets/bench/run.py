@@ -121,7 +121,7 @@ def _optional_plans(work: Path, n) -> dict:
     except ImportError:
         pass
     try:
-        from marketdata_assets.sidecar import bench as sidecar_bench
+        from marketdata_assets.bench import sidecar as sidecar_bench
         plans["sidecar"] = lambda: [x for r in sidecar_bench.run_all() for x in _sidecar_results(r)]
     except ImportError:
         pass

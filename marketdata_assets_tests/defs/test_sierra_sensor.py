@@ -17,9 +17,9 @@ from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.sierra.ticks import load_raw
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 
 @pytest.fixture

@@ -90,8 +90,11 @@ def test_sensor_requests_trading_dates_of_new_and_grown_depth_files(instance, tm
                 append=True)                              # closes the open batch
     grown = tick(instance, tmp_path, again.cursor)
 
-    # file A holds the previous trading date's seed snapshot and the start of 09-23; file B 09-23 and 09-24
-    assert keys(first) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
+    # file A holds the previous trading date's seed snapshot and the start of 09-23; file B 09-23 and 09-24:
+    # 09-23 is asked for once, its run key naming both files
+    assert keys(first) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
+    both = next(r.run_key for r in first.run_requests if str(r.partition_key) == "2025-09-23|ESZ5")
+    assert "ESZ5.2025-09-22.depth:" in both and "ESZ5.2025-09-23.depth:" in both
     assert {(r.job_name, tuple(r.asset_selection), tuple(r.asset_check_keys)) for r in first.run_requests} == {
         ("sierra_depth_load", (dg.AssetKey("sierra_depth"),),
          (dg.AssetCheckKey(dg.AssetKey("sierra_depth"), "depth_quarantined_share"),))}
@@ -108,7 +111,7 @@ def test_sensor_skips_trading_dates_outside_the_partitions(instance, tmp_path, c
 
     result = tick(instance, tmp_path)
 
-    assert keys(result) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
+    assert keys(result) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
     logged = [line for line in capfd.readouterr().err.splitlines() if "2099-12-31" in line]
     assert len(logged) == 1 and "2 records outside the date partitions" in logged[0]
 

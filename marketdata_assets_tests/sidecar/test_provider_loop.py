@@ -22,14 +22,14 @@ import redis
 import redis.asyncio
 from prometheus_client import generate_latest
 
-from marketdata_assets.fakeproviders import FakeProviders
-from marketdata_assets.fakeproviders.generator import minute_bars, profile_for
 from marketdata_assets.settings import get_settings
 from marketdata_assets.sidecar.provider_journal import read_journal
 from marketdata_assets.sidecar.provider_publish import src_key
 from marketdata_assets.sidecar.providers import ProviderLoop, combined_status
 from marketdata_assets.storage.live_keys import Keys
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.fakeproviders import FakeProviders
+from marketdata_assets.testkit.fakeproviders.generator import minute_bars, profile_for
 
 from ..providers.helpers import FAKE_KEYS
 

@@ -12,7 +12,7 @@ from marketdata_assets.sidecar.tail import ScidTail
 from marketdata_assets.sources.sierra import depth, scid
 from marketdata_assets.sources.sierra.depth_writer import depth_header_bytes, depth_records, write_depth
 from marketdata_assets.sources.sierra.records import RecordFile
-from marketdata_assets.sources.sierra.sample import header_bytes, write_scid
+from marketdata_assets.sources.sierra.scid_writer import header_bytes, write_scid
 
 T0 = 1_709_850_000_000_000
 

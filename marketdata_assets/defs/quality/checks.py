@@ -23,6 +23,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from marketdata_assets.defs.automation import dependency_newer
 from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
 from marketdata_assets.defs.resources import FreshnessResource, SierraResource
 from marketdata_assets.model.sessions import Market
@@ -82,6 +83,7 @@ def eager_unless_blocked() -> dg.AutomationCondition:
         & ~a.any_deps_in_progress()
         & ~a.in_progress()
         & ~a.any_deps_match(a.any_checks_match(a.check_failed(), blocking_only=True))
+        & dependency_newer()
     ).with_label("eager_unless_blocked")
 
 

@@ -88,7 +88,7 @@ DEPTH = _Kind(depth_file_dates, _depth_read_through, lambda found, size: found.r
 def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates: DateRange,
              warehouse: WarehouseResource | None = None, depth_dir: Path | None = None) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
-    new_cursor, requests, new_instruments, skipped = {}, [], [], 0
+    new_cursor, wants, new_instruments, skipped = {}, {}, [], 0
     files = [(f, SCID) for f in scan_directory(sierra.directory())]
     if depth_dir is not None:
         files += [(f, DEPTH) for f in scan_depth_directory(depth_dir)]
@@ -134,13 +134,14 @@ def evaluate(context, sierra: SierraResource, known_instruments: set[str], dates
                     context.log.warning("cannot read the checkpoints of %s (%s): requesting every date", f.path, exc)
                     done = set()
                 wanted = [d for d in wanted if d not in done]
-            for d in wanted:
-                requests.append(dg.RunRequest(
-                    run_key=f"{f.path}:{f.size}:{d}", partition_key=key_for(d, f.instrument), job_name=kind.job,
-                    asset_selection=kind.assets, asset_check_keys=kind.checks))
+            for d in wanted:  # a trading date spans two UTC-day .depth files: one request names both
+                wants.setdefault((kind.job, f.instrument, d), (kind, []))[1].append(f"{f.path}:{f.size}")
     finally:
         if wh is not None:
             wh.close()
+    requests = [dg.RunRequest(run_key=f"{'|'.join(sorted(files))}:{d}", partition_key=key_for(d, instrument),
+                              job_name=kind.job, asset_selection=kind.assets, asset_check_keys=kind.checks)
+                for (_, instrument, d), (kind, files) in wants.items()]
     if skipped:
         context.log.info("%d out-of-range records skipped in this tick", skipped)
     return dg.SensorResult(
