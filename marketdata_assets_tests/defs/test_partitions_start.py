@@ -127,6 +127,7 @@ def test_an_end_closes_the_date_partitions_and_later_records_are_quarantined(mon
         instance.add_dynamic_partitions(instrument_partitions.name, ["ESH24"])
         ctx = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def(), resources={
             "sierra": SierraResource(data_dir=str(sample_dir)),
+            "depth": DepthResource(depth_dir=str(tmp_path / "no-depth")),
             "warehouse": WarehouseResource(url=f"sqlite:///{tmp_path}/wh.db")})
         requested = sorted(str(r.partition_key) for r in sierra_files_sensor(ctx).run_requests if "ESH24" in
                            str(r.partition_key))

@@ -216,8 +216,7 @@ def test_one_cursor_covers_scid_and_depth_files_each_requesting_its_own_job(inst
     for r in first.run_requests:
         jobs.setdefault(r.job_name, []).append(str(r.partition_key))
     assert sorted(jobs["sierra_chain"]) == [f"2024-03-{d}|ESH24" for d in ("07", "08", "11", "12")]
-    assert sorted(jobs["sierra_depth_load"]) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-23|ESZ5",
-                                                 "2025-09-24|ESZ5"]
+    assert sorted(jobs["sierra_depth_load"]) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
     assert sorted(first.dynamic_partitions_requests[0].partition_keys) == ["ESH24", "ESZ5"]
     assert sorted(k.rsplit(".", 1)[1] for k in json.loads(first.cursor)) == ["depth", "depth", "scid"]
     assert again.run_requests == []
