@@ -135,7 +135,8 @@ def run_live_demo(instance, resources: dict, quiet: dict) -> tuple[list[str], di
     if not _redis_up(settings.redis_url):
         return [], {"skipped": f"no Redis at {settings.redis_url}"}
     prefix, journal_dir = "demo-projectx", settings.journal_dir / "projectx"
-    (journal_dir / f"{DEMO_INSTRUMENT}.scid").unlink(missing_ok=True)
+    for suffix in (".scid", ".jsonl"):   # the tick feed and the hub journal of an earlier demo
+        (journal_dir / f"{DEMO_INSTRUMENT}{suffix}").unlink(missing_ok=True)
     with LiveCache(settings.redis_url, prefix) as cache:
         stale = list(cache.redis.scan_iter(f"{prefix}:*"))
         if stale:
