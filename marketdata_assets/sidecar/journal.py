@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from marketdata_assets.model.instruments import validate_instrument
+from marketdata_assets.sources.projectx.journal import write_all
 from marketdata_assets.sources.sierra.sample import header_bytes
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE
 
@@ -33,40 +34,45 @@ class TickFeed:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.records = 0
-        self._fh = open(self.path, "ab")  # noqa: SIM115 - held open for the process' life
         self._repair()
+        self._fd = self._open()
+
+    def _open(self) -> int:
+        # unbuffered, O_APPEND: one write(2) per batch, in the OS (for the tail) when write() returns
+        return os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
 
     def _repair(self) -> None:
-        size = self._fh.seek(0, os.SEEK_END)
-        if size < HEADER_SIZE:
-            self._fh.truncate(0)
-            self._fh.write(header_bytes())
-            self._fh.flush()
-            return
-        whole = HEADER_SIZE + (size - HEADER_SIZE) // RECORD_SIZE * RECORD_SIZE
-        if whole != size:  # a record torn by a crash: drop it, it was never readable
-            self._fh.truncate(whole)
+        with open(self.path, "ab") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size < HEADER_SIZE:
+                fh.truncate(0)
+                fh.write(header_bytes())
+                return
+            whole = HEADER_SIZE + (size - HEADER_SIZE) // RECORD_SIZE * RECORD_SIZE
+            if whole != size:  # a record torn by a crash: drop it, it was never readable
+                fh.truncate(whole)
         self.records = (whole - HEADER_SIZE) // RECORD_SIZE
 
     def rewrite(self) -> None:
         """Start the file over under a new inode (the sidecar's tail sees a replaced file and
         rebuilds the instrument's Redis keys from it); the old file is kept as ``.scid.replaced``
         (a journal of the earlier, ``.scid``-only layout is not lost)."""
-        self._fh.close()
+        os.close(self._fd)
         os.replace(self.path, self.path.with_suffix(".scid.replaced"))
         tmp = self.path.with_suffix(".scid.tmp")
         tmp.write_bytes(header_bytes())
         os.replace(tmp, self.path)
-        self._fh = open(self.path, "ab")  # noqa: SIM115
+        self._fd = self._open()
         self.records = 0
 
     def write(self, records: list[tuple]) -> int:
         """Append decoded records (``RECORD_DTYPE`` tuples) and flush them to the OS."""
         if records:
-            self._fh.write(np.array(records, dtype=RECORD_DTYPE).tobytes())
-            self._fh.flush()  # in the OS before the tail reads it; survives kill -9 of this process
+            write_all(self._fd, np.array(records, dtype=RECORD_DTYPE).tobytes())  # survives kill -9 of this process
             self.records += len(records)
         return len(records)
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -10,8 +10,8 @@ per line:
   ``retrieveBars`` answer filling a reconnect gap (``bars`` ``[[start µs, o, h, l, c, v], …]``,
   the window, and the error if the request failed).
 
-A line is appended and flushed (in the OS: it survives kill -9 of the sidecar) before the
-message is decoded. A line a crash tore (the file does not end with a newline) is never
+A line is appended with one ``write(2)`` (in the OS: it survives kill -9 of the sidecar)
+before the message is decoded. A line a crash tore (the file does not end with a newline) is never
 read: readers stop at the last newline and report the bytes after it; the writer cuts
 them off when it opens the file again (logged, and counted in ``torn_bytes``), so appends
 stay on a line boundary. What the lines mean is :mod:`.decode`'s business alone.
@@ -59,25 +59,34 @@ class HubJournal:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+b")  # noqa: SIM115 - held open for the process' life
-        size = self._fh.seek(0, os.SEEK_END)
-        whole = _tail_cut(self._fh, size) if size else 0
-        self.torn_bytes = size - whole
-        if self.torn_bytes:
-            self._fh.truncate(whole)
-            log.warning("%s: cut off %d byte(s) of a line torn by a crash (it was never processed)",
-                        self.path.name, self.torn_bytes)
-        self._fh.seek(0, os.SEEK_END)
+        with open(self.path, "a+b") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            whole = _tail_cut(fh, size) if size else 0
+            self.torn_bytes = size - whole
+            if self.torn_bytes:
+                fh.truncate(whole)
+                log.warning("%s: cut off %d byte(s) of a line torn by a crash (it was never processed)",
+                            self.path.name, self.torn_bytes)
+        # unbuffered, O_APPEND: one write(2) per line, in the OS when append() returns
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
         self.lines = 0   # lines appended by this writer
 
     def append(self, entry: dict) -> None:
-        """Write ``entry`` as one line and flush it to the OS (before it is processed)."""
-        self._fh.write(_dumps(entry).encode() + b"\n")
-        self._fh.flush()
+        """Write ``entry`` as one line (before it is processed)."""
+        write_all(self._fd, (_dumps(entry) + "\n").encode())
         self.lines += 1
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a regular file rarely takes less)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 @dataclass(frozen=True)
