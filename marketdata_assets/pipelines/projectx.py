@@ -138,6 +138,7 @@ class JournalReplay:
     records: pd.DataFrame     # decode_records columns; byte_offset = the record's ordinal
     depth: np.ndarray         # DEPTH_DTYPE
     lines: int
+    rejected: int             # hub messages the decoder could not read (skipped, counted)
     end_offset: int
     torn_bytes: int
     fingerprint: str | None
@@ -157,8 +158,8 @@ def decode_journal(path: Path) -> JournalReplay:
         depth += out.depth
     frame = decode_records(np.array(records, dtype=RECORD_DTYPE), 0)
     frame["byte_offset"] = np.arange(len(frame), dtype=np.int64)
-    return JournalReplay(frame, np.array(depth, dtype=DEPTH_DTYPE), len(read.entries), read.end_offset,
-                         read.torn_bytes, read.fingerprint)
+    return JournalReplay(frame, np.array(depth, dtype=DEPTH_DTYPE), len(read.entries), decoder.rejected,
+                         read.end_offset, read.torn_bytes, read.fingerprint)
 
 
 def _depth_frame(depth: np.ndarray, idx: np.ndarray, instrument: str, trading_date: date, source: str,
@@ -233,6 +234,7 @@ def load_journal(wh: Warehouse, journal_dir: Path, instrument: str, market: Mark
     return StepResult(rows_in=int((days == day).sum()), rows_out=total, first_ts=first, last_ts=last,
                       preview=raw.head(5),
                       details={"source": source, "journal": str(path), "journal_lines": replay.lines,
+                               "rejected_messages": replay.rejected,
                                "journal_bytes": replay.end_offset, "torn_bytes": replay.torn_bytes,
                                "start_offset": since, "end_offset": n_rec, "reset": reset,
                                "appended_rows": len(raw), "appended_depth_events": len(events),

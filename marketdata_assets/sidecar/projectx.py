@@ -211,6 +211,8 @@ class ProjectXInput:
         self.journals[instrument].append(entry)
         decoder = self.decoders[instrument]
         out = decoder.decode(entry)
+        if out.rejected:
+            log.error("%s: hub message not readable, journaled but skipped: %s", instrument, decoder.last_rejection)
         if decoder.feed_us is not None:
             self.last_message_us = decoder.feed_us
         self.depth_events += len(out.depth)
@@ -266,6 +268,7 @@ class ProjectXInput:
                 "session_open": self.session_open(), "last_message_ts": _iso(self.last_message_us),
                 "messages": dict(self.messages), "backfilled_seconds": self.backfilled_seconds,
                 "backfills": list(self.backfills), "depth_events": self.depth_events,
+                "rejected_messages": {i: d.rejected for i, d in self.decoders.items()},
                 "journal_lines": {i: j.lines for i, j in self.journals.items()},
                 "journal_torn_bytes": {i: j.torn_bytes for i, j in self.journals.items()},
                 "journal_records": {i: f.records for i, f in self.feeds.items()}}

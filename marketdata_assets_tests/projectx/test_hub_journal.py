@@ -135,3 +135,11 @@ def test_the_tick_feed_catches_up_with_what_the_journal_holds_after_a_crash_betw
     rec = np.fromfile(tmp_path / "ESZ24.scid", dtype=RECORD_DTYPE, offset=56)
     assert decoder.records == again.records == 3
     assert rec["close"].tolist() == [0.0, 100.0, 99.75]      # quote, then the two trades: rewritten, once each
+
+
+def test_an_unreadable_hub_message_is_counted_and_changes_nothing():
+    decoder = HubDecoder()
+    bad = decoder.decode(_msg("GatewayTrade", {"price": 100.0, "timestamp": "not a time", "type": 0, "volume": 1}))
+    good = decoder.decode(_msg("GatewayTrade", _trade(100.0, 2, 0)))
+    assert bad.rejected and not bad.records and decoder.rejected == 1 and "timestamp" in decoder.last_rejection
+    assert len(good.records) == 1 and decoder.records == 1

@@ -17,6 +17,10 @@ from the file, so both derive exactly the same records from exactly the same mes
   messages are held back, :mod:`.gaps`) and ``backfill`` (the ``retrieveBars`` answer that
   fills the gap: its bar records, then the held messages, are emitted).
 
+A hub message that cannot be read (a field missing or unreadable) changes nothing and is
+counted in ``rejected`` (with the last reason), live and in the replay alike: it stays in the
+journal as received, and one bad message does not stop either path.
+
 Record timestamps are made strictly increasing the way Sierra Chart does (a record not
 after the previous one gets the previous time + 1 µs). Decoding is deterministic, so the
 records of a journal prefix are a prefix of the records of the whole journal: their
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from marketdata_assets.errors import SchemaMismatch
 from marketdata_assets.sources.projectx.gaps import Gap, fill_records
 from marketdata_assets.sources.projectx.hub import BUY, EVENTS, parse_depth, parse_quote, parse_trades
 from marketdata_assets.sources.sierra.depth import (
@@ -54,6 +59,7 @@ class Decoded:
     records: list[Record] = field(default_factory=list)
     depth: list[Depth] = field(default_factory=list)
     held: bool = False            # the message was held back (a gap is open)
+    rejected: bool = False        # the message could not be read: it changes nothing
     filled: int = 0               # bar records a backfill added
     filled_volume: int = 0
 
@@ -71,6 +77,8 @@ class HubDecoder:
         self.gap: Gap | None = None
         self.levels: tuple[set, set] = (set(), set())   # prices alive on the bid and the ask side
         self.records = self.depth_events = self.entries = 0
+        self.rejected = 0                   # hub messages that could not be read (module doc)
+        self.last_rejection: str | None = None
 
     def fill_due(self) -> bool:
         """A gap is open and the feed is past the second its first message came in."""
@@ -85,16 +93,22 @@ class HubDecoder:
         kind = EVENTS.get(entry.get("target"))
         if kind is None:
             return Decoded()
-        data = entry["arguments"][1]
-        if kind == "trade":
-            parsed = parse_trades(data)
-            first, stamp = (parsed[0].ts_us, parsed[-1].ts_us) if parsed else (None, None)
-        elif kind == "quote":
-            parsed = parse_quote(data)
-            first = stamp = parsed.ts_us if parsed else None
-        else:
-            parsed = parse_depth(data)
-            first = stamp = None
+        try:
+            data = entry["arguments"][1]
+            if kind == "trade":
+                parsed = parse_trades(data)
+                first, stamp = (parsed[0].ts_us, parsed[-1].ts_us) if parsed else (None, None)
+            elif kind == "quote":
+                parsed = parse_quote(data)
+                first = stamp = parsed.ts_us if parsed else None
+            else:
+                parsed = parse_depth(data)
+                first = stamp = None
+        except (SchemaMismatch, KeyError, IndexError, TypeError) as exc:
+            # kept in the journal as received; skipped the same way live and in the replay, and counted
+            self.rejected += 1
+            self.last_rejection = str(exc)[:300]
+            return Decoded(rejected=True)
         if stamp is not None:
             self.feed_us = stamp
         if self.gap is not None:
