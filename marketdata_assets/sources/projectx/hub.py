@@ -81,13 +81,15 @@ def parse_trades(data: Any) -> list[Trade]:
     """``GatewayTrade`` data, one object or a list of them → trades in the order received."""
     items: Iterable[Any] = data if isinstance(data, list) else [data]
     out = []
+    stamp, us = None, 0   # trades of one message mostly share a timestamp: parse each string once
     for item in items:
         try:
             side = int(item["type"])
             if side not in (BUY, SELL):
                 raise ValueError(f"type {side}")
-            out.append(Trade(timestamp_us(item["timestamp"], "trade"), float(item["price"]), int(item["volume"]),
-                             side))
+            if item["timestamp"] != stamp:
+                stamp, us = item["timestamp"], timestamp_us(item["timestamp"], "trade")
+            out.append(Trade(us, float(item["price"]), int(item["volume"]), side))
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaMismatch(f"projectx hub: GatewayTrade without a valid timestamp/price/volume/type: "
                                  f"{str(item)[:200]}") from exc

@@ -19,12 +19,13 @@ stay on a line boundary. What the lines mean is :mod:`.decode`'s business alone.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from marketdata_assets.errors import CorruptFile
 from marketdata_assets.model.instruments import validate_instrument
@@ -32,7 +33,7 @@ from marketdata_assets.sources.sierra.scid import fingerprint_bytes
 
 log = logging.getLogger(__name__)
 SUFFIX = ".jsonl"
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_LINE = orjson.OPT_APPEND_NEWLINE
 
 
 def journal_path(journal_dir: str | os.PathLike, instrument: str) -> Path:
@@ -73,7 +74,7 @@ class HubJournal:
 
     def append(self, entry: dict) -> None:
         """Write ``entry`` as one line (before it is processed)."""
-        write_all(self._fd, (_dumps(entry) + "\n").encode())
+        write_all(self._fd, orjson.dumps(entry, option=_LINE))
         self.lines += 1
 
     def close(self) -> None:
@@ -107,8 +108,8 @@ def iter_entries(path: str | os.PathLike) -> Iterator[tuple[dict, int]]:
             if not line.endswith(b"\n"):
                 return
             try:
-                entry = json.loads(line)
-            except ValueError as exc:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
                 raise CorruptFile(path, offset, f"journal line is not JSON: {exc}") from exc
             offset += len(line)
             yield entry, offset
