@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 
-from marketdata_assets.fakegateway.depth import DepthBook
 from marketdata_assets.sources.projectx.decode import HubDecoder
 from marketdata_assets.sources.projectx.journal import HubJournal, read_journal
 from marketdata_assets.sources.sierra.depth import (
@@ -20,6 +19,7 @@ from marketdata_assets.sources.sierra.depth import (
     END_OF_BATCH,
 )
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
+from marketdata_assets.testkit.fakegateway.depth import DepthBook
 from marketdata_assets.transforms.book import BookState, replay_book
 
 CONTRACT = "CON.F.US.EP.Z24"

@@ -22,14 +22,14 @@ from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.assets import validated_ticks
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.fakegateway import FakeGateway
-from marketdata_assets.fakegateway.feed import FeedClock
-from marketdata_assets.pipelines.book import replay_partition
-from marketdata_assets.pipelines.projectx import decode_journal
+from marketdata_assets.pipelines.bars import replay_partition
+from marketdata_assets.pipelines.live import decode_journal
 from marketdata_assets.sources.projectx.journal import read_journal
 from marketdata_assets.sources.sierra.scid import read_scid
 from marketdata_assets.storage.live_reader import LiveCache
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.fakegateway import FakeGateway
+from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .conftest import API_KEY
 

@@ -1,0 +1,2 @@
+"""Partition-level steps of the sierra domain (assets of ``defs/sierra/``): ``.scid`` files →
+``raw_ticks`` (:mod:`.ticks`) and ``.depth`` files → ``depth_events`` (:mod:`.depth`)."""
