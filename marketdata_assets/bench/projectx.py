@@ -3,8 +3,8 @@ measured in the same run:
 
 - ``projectx_hub_to_redis_latency_p50/p99``: from the fake hub sending a trade (stamped
   with the wall clock as it is sent, 1 ms send loop) to the trade being readable in Redis
-  (a blocked ``XREAD`` wakes up), through the sidecar subprocess with ``--projectx``
-  (pysignalr → journal → tail → Redis), beside the ``.scid`` path's append → Redis latency
+  (a blocked ``XREAD`` wakes up), through the sidecar subprocess with ``--projectx`` (pysignalr
+  → hub journal line → decoder → tick feed → tail → Redis), beside the ``.scid`` path's append → Redis latency
   of the same sidecar (``bench.sidecar``), at the same tick rate.
 - ``projectx_hub_sustained_ticks_per_s``: trades per second the sidecar journals and commits
   to Redis while the hub pushes as fast as it can, beside a bare pysignalr client that only

@@ -78,13 +78,15 @@ class BookResult(StepResult):
     snapshots: pd.DataFrame | None = None
 
 
-def partition_events(wh: Warehouse, instrument: str, trading_date: date | str) -> pd.DataFrame:
-    """Every record of the partition in stream order (``seq``): the kept events, and the
-    quarantined ones as ``skip`` rows that change no level but whose end-of-batch flag
-    still closes the batch they were part of."""
+def partition_events(wh: Warehouse, instrument: str, trading_date: date | str, origin: str = ORIGIN) -> pd.DataFrame:
+    """Every record of the partition's ``origin`` in stream order (``seq``): the kept events,
+    and the quarantined ones as ``skip`` rows that change no level but whose end-of-batch
+    flag still closes the batch they were part of."""
     scope = partition_scope(instrument, trading_date)
-    ev = wh.read("depth_events", scope, columns=["ts", "seq", "command", "flags", "num_orders", "price", "quantity"])
-    q = wh.read("quarantine", {**scope, "stage": STAGE}, columns=["ts", "raw"])
+    ev = wh.read("depth_events", {**scope, "origin": origin},
+                 columns=["ts", "seq", "command", "flags", "num_orders", "price", "quantity"])
+    q = wh.read("quarantine", {**scope, "stage": STAGE}, columns=["ts", "raw"]) if origin == ORIGIN else \
+        pd.DataFrame({"ts": [], "raw": []})
     raw = [json.loads(r) for r in q["raw"]]
     skipped = pd.DataFrame({"ts": q["ts"], "seq": [r["seq"] for r in raw], "command": 0,
                             "flags": [r["flags"] for r in raw], "num_orders": 0, "price": 0.0, "quantity": 0})
@@ -95,12 +97,19 @@ def partition_events(wh: Warehouse, instrument: str, trading_date: date | str) -
     return both.iloc[np.argsort(both["seq"].to_numpy(np.int64), kind="stable")].reset_index(drop=True)
 
 
+def start_book(wh: Warehouse, instrument: str, trading_date: date | str, origin: str = ORIGIN) -> BookState:
+    """The book at the start of the partition, as the ``origin``'s loader stored it (a
+    ProjectX journal's rows have source ``projectx:<instrument>``, Sierra's a file path)."""
+    rows = wh.read("depth_book_state", {**partition_scope(instrument, trading_date), "point": "start"})
+    hub = rows["source"].astype(str).str.startswith("projectx:") if len(rows) else np.zeros(0, bool)
+    return BookState.from_frame(rows[hub if origin == "projectx" else ~hub])
+
+
 def replay_partition(wh: Warehouse, instrument: str, trading_date: date | str, *, levels: int = 10,
-                     snapshot_us: int = 1_000_000):
-    """Replay the partition's stored records from its start book."""
-    ev = partition_events(wh, instrument, trading_date)
-    start = BookState.from_frame(wh.read("depth_book_state", {**partition_scope(instrument, trading_date),
-                                                              "point": "start"}))
+                     snapshot_us: int = 1_000_000, origin: str = ORIGIN):
+    """Replay the partition's stored records of ``origin`` from its start book."""
+    ev = partition_events(wh, instrument, trading_date, origin)
+    start = start_book(wh, instrument, trading_date, origin)
     ts = ts_us(ev["ts"]) if len(ev) else np.empty(0, np.int64)
     return replay_book(ts, ev["command"].to_numpy(np.uint8), ev["flags"].to_numpy(np.uint8),
                        ev["num_orders"].to_numpy(np.int64), ev["price"].to_numpy(np.float32),
@@ -114,8 +123,7 @@ def book_at(wh: Warehouse, instrument: str, trading_date: date | str, at_us: int
     end-of-batch are replayed, with no snapshots on the way. Before the trading date's first
     end-of-batch it is the book at the trading date's start (``as_of`` None)."""
     ev = partition_events(wh, instrument, trading_date)
-    start = BookState.from_frame(wh.read("depth_book_state", {**partition_scope(instrument, trading_date),
-                                                              "point": "start"}))
+    start = start_book(wh, instrument, trading_date)
     ts = ts_us(ev["ts"]) if len(ev) else np.empty(0, np.int64)
     ends = np.flatnonzero((ev["flags"].to_numpy(np.int64) & 1).astype(bool) & (ts <= at_us))
     if not len(ends):

@@ -207,11 +207,11 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
         files.append({"file": source, "start_offset": start, "end_offset": chunk.end_offset, "reset": reset,
                       "records_read": chunk.rows, "in_trading_date": len(window),
                       "pending_records": chunk.pending_records, "trailing_bytes": chunk.trailing_bytes})
-    total = wh.count("depth_events", scope)
+    total = wh.count("depth_events", {**scope, "origin": ORIGIN})   # other origins (projectx) are not this file's
     q_total = wh.count("quarantine", {**scope, "stage": STAGE})
     rules = wh.read("quarantine", {**scope, "stage": STAGE}, columns=["reason"])["reason"].value_counts()  # hot and cold
     first_last = wh.query("SELECT MIN(ts) AS lo, MAX(ts) AS hi FROM depth_events WHERE instrument = %(i)s "
-                          "AND trading_date = %(d)s", {"i": instrument, "d": str(trading_date)})
+                          "AND trading_date = %(d)s AND origin = %(o)s", {"i": instrument, "d": str(trading_date), "o": ORIGIN})
     return StepResult(
         rows_in=appended + quarantined, rows_out=total,
         first_ts=_ts_or_none(first_last["lo"].iloc[0]), last_ts=_ts_or_none(first_last["hi"].iloc[0]),

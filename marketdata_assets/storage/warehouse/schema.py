@@ -133,7 +133,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("depth_events", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("seq", "i8"), ("command", "i2"),
         ("flags", "i2"), ("num_orders", "i8"), ("price", "f8"), ("quantity", "i8"), ("origin", "text"),
-        *_PROVENANCE,
+        *_PROVENANCE, ("source_code", "i2"),   # 013_depth_source_code.sql
     )),
     Table("book_snapshots", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("side", "text"), ("level", "i2"),

@@ -19,8 +19,6 @@ import pandas as pd
 from marketdata_assets.testkit.fakegateway import market
 from marketdata_assets.testkit.fakegateway.catalog import Contract
 
-DEPTH_BEST_ASK, DEPTH_BEST_BID = 3, 4
-
 
 def iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat(timespec="microseconds")
@@ -67,8 +65,9 @@ class ContractFeed:
             minute += 60
         return [(int(t), float(p), int(s), int(k)) for t, p, s, k in out]
 
-    def events(self, trades: list[tuple[int, float, int, int]]) -> tuple[list[dict], list[dict], list[dict]]:
-        """(GatewayTrade payloads, GatewayQuote payloads, GatewayDepth payloads) for ``trades``."""
+    def events(self, trades: list[tuple[int, float, int, int]]) -> tuple[list[dict], list[dict], list[tuple]]:
+        """(GatewayTrade payloads, GatewayQuote payloads, (timestamp, price, size, bid, ask) per
+        trade for the depth book) for ``trades``."""
         tick = self.contract.tick_size
         t_out, q_out, d_out = [], [], []
         for ts, price, size, side in trades:
@@ -81,8 +80,5 @@ class ContractFeed:
                           "bestBid": bid, "bestAsk": ask, "change": 0.0, "changePercent": 0.0, "open": None,
                           "high": None, "low": None, "volume": self.session_volume, "lastUpdated": stamp,
                           "timestamp": stamp})
-            d_out += [{"timestamp": stamp, "type": DEPTH_BEST_BID, "price": bid, "volume": 10 + size,
-                       "currentVolume": 10 + size},
-                      {"timestamp": stamp, "type": DEPTH_BEST_ASK, "price": ask, "volume": 12 + size,
-                       "currentVolume": 12 + size}]
+            d_out.append((stamp, price, size, bid, ask))
         return t_out, q_out, d_out

@@ -10,6 +10,8 @@ completion, type 3, when they carry an ``invocationId``; the server's ``GatewayT
 ``GatewayQuote``, ``GatewayDepth`` events with arguments ``[contractId, data]``), pings (type 6,
 sent every ``ping_s``) and close (type 7).
 
+``GatewayDepth`` data is a list of entries consistent with the quotes (:mod:`.depth`): the
+first one after ``SubscribeContractMarketDepth`` starts with ``Reset`` and the whole book.
 ``GatewayTrade`` data is one object when a tick of the sender loop has one trade and a list
 when it has several, as the real hub does. Faults (target ``hub``): ``stall`` sends nothing for
 ``delay_s`` (what the feed produced meanwhile is lost, like a stalled upstream), ``drop``
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 
 from marketdata_assets.testkit.fakegateway import catalog
+from marketdata_assets.testkit.fakegateway.depth import DepthBook
 from marketdata_assets.testkit.fakegateway.feed import ContractFeed, FeedClock, iso
 from marketdata_assets.testkit.fakegateway.state import GatewayState
 
@@ -91,6 +94,7 @@ class _Connection:
         self.hub, self.ws = hub, ws
         self.subs: dict[str, set[str]] = {"trades": set(), "quotes": set(), "depth": set()}
         self.cursor: dict[str, int] = {}
+        self.books: dict[str, DepthBook] = {}
 
     async def send(self, *messages: dict) -> None:
         await self.ws.send_str("".join(json.dumps(m, separators=(",", ":")) + RS for m in messages))
@@ -104,6 +108,8 @@ class _Connection:
             error = f"unknown contract {contract_id!r}"
         elif target in KINDS:
             self.subs[KINDS[target]].add(contract_id)
+            if KINDS[target] == "depth":   # the next depth message starts with Reset and the whole book
+                self.books[contract_id] = DepthBook(catalog.CONTRACTS[contract_id].tick_size)
             if not self.hub.load_rate:
                 self.cursor.setdefault(contract_id, self.hub.clock.now_us())
             self.hub.stats.subscriptions += 1
@@ -172,7 +178,9 @@ class _Connection:
             if quotes and contract_id in self.subs["quotes"]:
                 out.append({"type": 1, "target": "GatewayQuote", "arguments": [contract_id, quotes[-1]]})
             if depth and contract_id in self.subs["depth"]:
-                out.append({"type": 1, "target": "GatewayDepth", "arguments": [contract_id, depth]})
+                book = self.books[contract_id]
+                entries = [e for top in depth for e in book.update(*top)]
+                out.append({"type": 1, "target": "GatewayDepth", "arguments": [contract_id, entries]})
         if out:
             await self.send(*out)
 

@@ -31,9 +31,7 @@ class Gap:
     last_us: int                       # feed time of the last message before the reconnect
     last_second_volume: int            # volume journaled in the second of last_us
     first_us: int | None = None        # feed time of the first message after it
-    held: list[tuple[str, object]] = field(default_factory=list)   # (kind, parsed) held back
-    held_since: float | None = None    # monotonic time the first message was held
-    filling: bool = False              # the backfill request is under way
+    held: list[tuple[str, object]] = field(default_factory=list)   # (kind, parsed message) held back, in order
 
     @property
     def release_us(self) -> int | None:
@@ -45,13 +43,20 @@ class Gap:
         return self.last_us // SECOND_US * SECOND_US, (self.first_us // SECOND_US + 1) * SECOND_US
 
 
-def fill_records(gap: Gap, bars: pd.DataFrame, held_volume_first: int) -> list[tuple[int, float, float, float,
-                                                                                      float, int]]:
-    """Bar records (start µs, o, h, l, c, volume) filling ``gap`` from 1-second ``bars``."""
+def bar_rows(bars: pd.DataFrame) -> list[list]:
+    """``retrieveBars`` answer (a frame) → ``[start µs, o, h, l, c, volume]`` rows, as journaled."""
+    return [[int(pd.Timestamp(ts).value // 1000), float(o), float(h), float(low), float(c), float(v)]
+            for ts, o, h, low, c, v in bars[["ts", "open", "high", "low", "close", "volume"]].itertuples(index=False)]
+
+
+def fill_records(gap: Gap, bars: list[list], held_volume_first: int) -> list[tuple[int, float, float, float,
+                                                                                   float, int]]:
+    """Bar records (start µs, o, h, l, c, volume) filling ``gap`` from 1-second ``bars``
+    (rows of :func:`bar_rows`)."""
     s_last, s_first = gap.last_us // SECOND_US, gap.first_us // SECOND_US
     out = []
-    for ts, o, h, low, c, v in bars[["ts", "open", "high", "low", "close", "volume"]].itertuples(index=False):
-        sec = int(pd.Timestamp(ts).value // 1_000_000_000)
+    for ts, o, h, low, c, v in bars:
+        sec = int(ts) // SECOND_US
         volume = int(round(v))
         if sec == s_last:
             volume -= gap.last_second_volume
