@@ -56,7 +56,7 @@ EXTRA_CHECKS = {
     BAD_TICKS: ("warn", "statistical bad-tick flags (jumps, spikes, frozen prices, out of order); extreme ones "
                         "are quarantined, the others lower the row's quality_score"),
 }
-TICK_VALUES = ["ts", "kind", "price", "size", "bid", "ask", "side", "num_trades"]
+TICK_VALUES = ["ts", "kind", "price", "size", "bid", "ask", "aggressor", "num_trades"]
 BAR_VALUES = ["ts", "open", "high", "low", "close", "volume", "num_trades"]
 PROVIDER_BAR_VALUES = ["ts", "timeframe", "open", "high", "low", "close", "volume", "provider", "request"]
 

@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.model.timeframes import TIMEFRAME_US, TIMEFRAMES
 
@@ -70,16 +71,16 @@ def _bars(ts: np.ndarray, cols: dict, anchor: int, timeframes) -> pd.DataFrame:
 
 def bars_from_trades(trades: pd.DataFrame, market: Market, trading_date: date,
                      timeframes=TIMEFRAMES) -> pd.DataFrame:
-    """Bars of one trading date from trade ticks (``price``, ``size``, ``side``, ``num_trades``)."""
+    """Bars of one trading date from trade ticks (``price``, ``size``, ``aggressor`` codes, ``num_trades``)."""
     ts = trades["ts"].dt.as_unit("us").astype("int64").to_numpy() if len(trades) else np.empty(0, np.int64)
     price = trades["price"].to_numpy(dtype=np.float64)
     size = trades["size"].to_numpy(dtype=np.float64)
-    side = trades["side"].to_numpy(dtype=object)
+    side = trades["aggressor"].to_numpy()
     cols = {
         "open": price, "high": price, "low": price, "close": price, "volume": size, "pv": price * size,
         "num_trades": trades["num_trades"].to_numpy(dtype=np.int64),
-        "bid_volume": np.where(side == "sell", size, 0.0),
-        "ask_volume": np.where(side == "buy", size, 0.0),
+        "bid_volume": np.where(side == aggressor.SELL, size, 0.0),
+        "ask_volume": np.where(side == aggressor.BUY, size, 0.0),
     }
     return _bars(ts, cols, market.session_open_us(trading_date), timeframes)
 

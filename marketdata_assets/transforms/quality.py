@@ -27,6 +27,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.transforms import badticks, validation
 from marketdata_assets.transforms.expectations import BLOCKING, EXPECTATION_TABLE, ExpectationOutcome
@@ -109,8 +110,8 @@ def tick_rule_masks(ticks: pd.DataFrame, market: Market, trading_date: date | st
         masks["price_off_grid"] = (off_grid(price, tick_size) | off_grid(ticks["bid"].to_numpy(), tick_size)
                                    | off_grid(ticks["ask"].to_numpy(), tick_size))
     masks["ts_not_increasing"] = ts_not_increasing(ticks["instrument"].to_numpy(), _ts(ticks))
-    side = ticks["side"].to_numpy()
-    masks["trade_side_missing"] = trade & (side != "buy") & (side != "sell")
+    side = ticks["aggressor"].to_numpy()
+    masks["trade_side_missing"] = trade & (side != aggressor.BUY) & (side != aggressor.SELL)
     return masks
 
 

@@ -32,7 +32,7 @@ def pandas_bars(trades: pd.DataFrame, origin: pd.Timestamp, tf: str) -> pd.DataF
     out = grouper["price"].ohlc()
     out["volume"] = grouper["size"].sum()
     out["vwap"] = grouper.apply(lambda g: (g["price"] * g["size"]).sum() / g["size"].sum() if len(g) else np.nan)
-    out["ask_volume"] = grouper.apply(lambda g: g.loc[g["side"] == "buy", "size"].sum() if len(g) else 0)
+    out["ask_volume"] = grouper.apply(lambda g: g.loc[g["aggressor"] == 1, "size"].sum() if len(g) else 0)
     return out.dropna(subset=["open"])
 
 
@@ -76,7 +76,7 @@ def test_session_spanning_dst_change_has_right_hour_count_and_one_daily_bar(day,
     lo, hi = market.window_us(day)
     ts = np.arange(lo, hi, 60_000_000) + 30_000_000  # one trade in every minute of the session
     trades = pd.DataFrame({"ts": pd.to_datetime(ts, unit="us", utc=True), "price": 100.0, "size": 1,
-                           "side": "buy", "num_trades": 1})
+                           "aggressor": 1, "num_trades": 1})
 
     bars = bars_from_trades(trades, market, day)
 
