@@ -43,7 +43,7 @@ from marketdata_assets.transforms.partition_dates import (
     record_dates,
 )
 
-ROUTE_RECORDS = 1 << 20      # records routed at a time: 40 MiB of file, ~40 bytes a record of temporaries
+ROUTE_RECORDS = 1 << 18      # records routed at a time: 10 MiB of file, ~40 bytes a record of temporaries
 QUARANTINE_ROWS = 50_000     # out-of-range records turned into quarantine rows at a time (~1 KB a row)
 
 
