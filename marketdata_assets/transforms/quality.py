@@ -169,10 +169,12 @@ def _assess(frame: pd.DataFrame, asset: str, masks_fn, flags_fn, bt_params: badt
     seconds = {"rules": time.perf_counter() - t0}
     outcomes = None
     if run_gx:
-        from marketdata_assets.transforms.expectations import run_expectations
+        from marketdata_assets.transforms.expectations import evidence_rows, run_expectations
 
-        t1 = time.perf_counter()
-        outcomes = run_expectations(frame, asset, masks, trading_date, grid=bool(tick_size), runner=runner)
+        t1 = time.perf_counter()   # GX reads the rows the rules flagged and a sample of the rest
+        rows = evidence_rows(expectation_masks(frame, masks), n)
+        outcomes = run_expectations(frame, asset, masks, trading_date, grid=bool(tick_size), runner=runner,
+                                    rows=rows)
         seconds["gx"] = time.perf_counter() - t1
     return QualityReport(kept=kept, quarantined=quarantined, rule_counts=counts,
                          partition_score=float(kept["quality_score"].sum() / n) if n else 1.0,
