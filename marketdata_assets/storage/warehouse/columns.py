@@ -17,6 +17,7 @@ COLUMN_DOCS = {
     "run_id": "the Dagster run that wrote the row",
     "price": "trade price (NULL for a bid/ask update)", "size": "trade size", "bid": "best bid", "ask": "best ask",
     "aggressor": "aggressor side: 0 unknown, 1 buy, 2 sell (the read API adds it as text, side)",
+    "side": "order book side: bid or ask",
     "quality_score": "1 minus the weights of the quality flags the row carries, in [0, 1]",
     "origin": "what the bars were built from: sierra (files) or provider (REST)",
     "timeframe": "bar length: 1m 5m 15m 1h 4h 1d (1d = the session bar)",
