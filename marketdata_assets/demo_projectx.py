@@ -20,7 +20,7 @@ DEMO_FIRST, DEMO_LAST = "2024-10-07", "2024-11-01"   # four CME weeks: ~27,600 1
 
 @contextmanager
 def fake_gateway_env():
-    from marketdata_assets.fakegateway import FakeGateway
+    from marketdata_assets.testkit.fakegateway import FakeGateway
 
     with FakeGateway(port=0) as server:
         env = {**server.settings_env(), "MARKETDATA_PROJECTX_USERNAME": "demo",
@@ -124,12 +124,12 @@ def run_live_demo(instance, resources: dict, quiet: dict) -> tuple[list[str], di
     from marketdata_assets.defs.live.journal import live_ticks
     from marketdata_assets.defs.partitions import key_for
     from marketdata_assets.defs.quality.assets import validated_ticks
-    from marketdata_assets.fakegateway import FakeGateway
-    from marketdata_assets.fakegateway.feed import FeedClock
     from marketdata_assets.settings import Secret, get_settings
     from marketdata_assets.sidecar.config import SidecarConfig
     from marketdata_assets.storage.live_reader import LiveCache
     from marketdata_assets.storage.warehouse import open_warehouse
+    from marketdata_assets.testkit.fakegateway import FakeGateway
+    from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
     settings = get_settings()
     if not _redis_up(settings.redis_url):

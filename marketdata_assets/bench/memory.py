@@ -23,8 +23,8 @@ import numpy as np
 
 from marketdata_assets.bench.core import Result
 from marketdata_assets.bench.sierra import DAY, synthetic_records
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import SC_EPOCH_US
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 CHUNK = 1_000_000
 FIRST_DAY = DAY - timedelta(days=14)
@@ -34,7 +34,7 @@ _CHILD = r"""
 import json, sys
 from datetime import date
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets.transforms.partition_dates import DateRange
 def hwm():  # VmHWM: this process's own peak (ru_maxrss survives fork + exec from a large parent)

@@ -57,7 +57,7 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
     }
     from marketdata_assets.bench import depth
 
-    plan["depth"] = lambda: depth.run(work, n)
+    plan["depth"] = lambda: depth.run(work, n, get_settings().redis_url)
     plan.update(_optional_plans(work, n))
     plan["projectx"] = lambda: _projectx(scale)
     results: list[Result] = []
@@ -121,7 +121,7 @@ def _optional_plans(work: Path, n) -> dict:
     except ImportError:
         pass
     try:
-        from marketdata_assets.sidecar import bench as sidecar_bench
+        from marketdata_assets.bench import sidecar as sidecar_bench
         plans["sidecar"] = lambda: [x for r in sidecar_bench.run_all() for x in _sidecar_results(r)]
     except ImportError:
         pass

@@ -14,8 +14,8 @@ import pandas as pd
 from marketdata_assets.bench.core import Result, best_of, throughput
 from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US, read_scid
+from marketdata_assets.testkit.sierra_sample import write_scid
 from marketdata_assets.transforms.aggregation import bars_from_trades
 
 DAY = date(2024, 3, 11)

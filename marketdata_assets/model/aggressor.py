@@ -1,5 +1,5 @@
 """The aggressor of a trade as a small integer, the same codes everywhere: the warehouse's
-``ticks.aggressor`` (migration 012), the sidecar's tick records (``live_cache.TICK_DTYPE``
+``ticks.aggressor`` (migration 012), the sidecar's tick records (``live_codec.TICK_DTYPE``
 ``side``) and the validation and bar steps, which compare it per row with numpy.
 
 ``0`` unknown (a quote, or a trade whose bid/ask volumes do not tell), ``1`` buy (lifted the

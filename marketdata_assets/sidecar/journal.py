@@ -27,8 +27,8 @@ import numpy as np
 
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.sources.projectx.hub import BUY, Quote, Trade
-from marketdata_assets.sources.sierra.sample import header_bytes
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE, SC_EPOCH_US
+from marketdata_assets.sources.sierra.scid_writer import header_bytes
 
 
 def journal_path(journal_dir: Path, instrument: str) -> Path:

@@ -89,3 +89,10 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "run_id": b["run_id"].to_numpy(dtype=object),
     })
     return ticks, bars
+
+
+def as_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``trading_date`` as datetime64 (warehouse reads return ISO text; GX compares timestamps)."""
+    if len(frame) and not pd.api.types.is_datetime64_any_dtype(frame["trading_date"]):
+        frame = frame.assign(trading_date=pd.to_datetime(frame["trading_date"]))
+    return frame

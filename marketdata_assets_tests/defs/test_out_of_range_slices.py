@@ -1,5 +1,5 @@
 """``sierra_ticks`` reads a file in bounded slices and streams the quarantine rows of its
-out-of-range records into its one transaction (pipelines/sierra_read.py). With slices of a
+out-of-range records into its one transaction (pipelines/sierra/read.py). With slices of a
 few records the routing crosses slice boundaries everywhere: the rows must be exactly
 those of a whole-file read, a re-run must not duplicate them, and every quarantined row
 keeps its file and byte offset."""
@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines import sierra_read
-from marketdata_assets.pipelines.sierra import load_raw
-from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.pipelines.sierra import read as sierra_read
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.sierra_sample import write_scid
 from marketdata_assets.transforms.partition_dates import OUT_OF_RANGE
 
 from . import test_out_of_range_records as whole_file

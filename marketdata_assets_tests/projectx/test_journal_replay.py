@@ -22,11 +22,11 @@ from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.assets import validated_ticks
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.fakegateway import FakeGateway
-from marketdata_assets.fakegateway.feed import FeedClock
 from marketdata_assets.sources.sierra.scid import read_scid
 from marketdata_assets.storage.live_reader import LiveCache
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.fakegateway import FakeGateway
+from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .conftest import API_KEY
 

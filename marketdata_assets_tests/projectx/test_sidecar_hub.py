@@ -12,8 +12,6 @@ import pytest
 import redis
 import websockets
 
-from marketdata_assets.fakegateway import FakeGateway, catalog, market
-from marketdata_assets.fakegateway.feed import FeedClock
 from marketdata_assets.settings import Secret, get_settings
 from marketdata_assets.sidecar.config import SidecarConfig
 from marketdata_assets.sidecar.journal import TickJournal
@@ -22,6 +20,8 @@ from marketdata_assets.sidecar.runner import Runner
 from marketdata_assets.sources.projectx.hub import BUY, SELL, Quote, Trade, parse_quote, parse_trades
 from marketdata_assets.sources.sierra.scid import KIND_NAMES, read_scid
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.fakegateway import FakeGateway, catalog, market
+from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .conftest import API_KEY
 
@@ -225,7 +225,7 @@ def test_the_projectx_input_never_imports_dagster():
     from pathlib import Path
 
     code = ("import sys, marketdata_assets.sidecar.projectx, marketdata_assets.sources.projectx.hub, "
-            "marketdata_assets.fakegateway; "
+            "marketdata_assets.testkit.fakegateway; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'great_expectations')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import Market, market_for_instrument
-from marketdata_assets.sources.sierra.sample import write_sample_data
 from marketdata_assets.sources.sierra.scid import instrument_from_path, read_scid
+from marketdata_assets.testkit.sierra_sample import write_sample_data
 from marketdata_assets.transforms.normalize import raw_frame, split_raw
 
 TICK_INSTRUMENTS = ("ESH24", "NQH24-CME", "CLJ24", "EURUSD")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 from marketdata_assets.transforms.expectations import (
     BAR_RULES,
     BLOCKING,

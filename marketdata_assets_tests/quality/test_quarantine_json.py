@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from marketdata_assets.pipelines.quality import _json_value, json_objects
+from marketdata_assets.transforms.quarantine import _json_value, json_objects
 
 
 def row_by_row(frame: pd.DataFrame) -> list[str]:

@@ -32,7 +32,7 @@ def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, wareh
     `projectx:<instrument>`, so the streaming day ends up in the warehouse and goes through
     `validated_ticks` like Sierra ticks. Exactly once: a re-run appends only what was
     journaled since the last replay, across sidecar restarts and crashes."""
-    from marketdata_assets.pipelines.projectx import load_journal
+    from marketdata_assets.pipelines.live import load_journal
 
     instrument, trading_date = partition_of(context)
     with warehouse.open() as wh:

@@ -12,13 +12,12 @@ from marketdata_assets.defs.quality.checks import check_results, rule_check_spec
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.model.contracts import grid_tick_size
 from marketdata_assets.pipelines.quality import (
-    DEFAULT_MAX_SHARE,
     ReconciliationError,
     ValidationResult,
-    check_rules,
+    validate,
     validate_provider_bars,
 )
-from marketdata_assets.pipelines.sierra import validate
+from marketdata_assets.transforms.verdicts import DEFAULT_MAX_SHARE, check_rules
 
 
 class ValidationConfig(dg.Config):
