@@ -44,7 +44,7 @@ def build_bars(wh: Warehouse, instrument: str, market: Market, trading_date: dat
     partition's rows of ``data_gaps``."""
     scope = partition_scope(instrument, trading_date)
     ticks = wh.read("ticks", {**scope, "kind": "trade"},
-                    columns=["ts", "price", "size", "side", "num_trades", "source"], order_by=("ts",))
+                    columns=["ts", "price", "size", "aggressor", "num_trades", "source"], order_by=("ts",))
     base = wh.read("base_bars", scope, order_by=("ts",))
     inputs = {"sierra": (ticks, base[base["origin"] == "sierra"]), "provider": (None, base[base["origin"] == "provider"])}
     per_origin: dict[str, pd.DataFrame] = {}

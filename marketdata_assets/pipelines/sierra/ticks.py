@@ -19,12 +19,12 @@ import numpy as np
 from marketdata_assets.errors import CorruptFile
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.sessions import Market
+from marketdata_assets.pipelines.sierra.read import read_partition
 from marketdata_assets.pipelines.steps import StepResult, time_range
 from marketdata_assets.sources.sierra.scid import (
     HEADER_SIZE,
     RECORD_SIZE,
     probe_scid,
-    read_scid_where,
     resume_offset,
     scan_timestamps,
 )
@@ -99,29 +99,21 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
     for (rule ``timestamp_out_of_range``, stage ``sierra_ticks``; ``dates`` is the
     partition set), and move the checkpoint, all in one transaction: nothing the
     checkpoint moves past is dropped silently. ``source`` (the rows' source and the
-    checkpoint's key) defaults to the file's absolute path."""
+    checkpoint's key) defaults to the file's absolute path. The file is read in bounded
+    slices and the quarantine rows are streamed into the transaction
+    (:mod:`pipelines.sierra.read`): no file, however large, needs its size in memory."""
     source = source or str(path.resolve())
-    day = np.datetime64(trading_date, "D")
     cp = None if full_refresh else wh.get_checkpoint(source, trading_date)
     header, size, fingerprint = probe_scid(path)  # first bytes only: where to resume
     start, reset = resume_offset(header.header_size, size, fingerprint,
                                  cp.byte_offset if cp else None, cp.fingerprint if cp else None)
 
-    lo, hi = market.window_us(trading_date)
-    set_lo, set_hi = market.window_us(dates.first)[0], market.window_us(dates.last)[1]
-
-    def mine(ts: np.ndarray) -> np.ndarray:
-        if ((ts >= set_lo) & (ts < set_hi)).all():  # every record inside the partition set: its window is enough
-            return np.flatnonzero((ts >= lo) & (ts < hi))
-        d, own = _routing(path, ts, start, market, dates)
-        return np.flatnonzero((d == day) | (np.isnat(d) & (own == day) & ~pending(ts, market, dates)))
-
-    chunk = read_scid_where(path, mine, start_offset=start)
-    inside = record_dates(chunk.records["ts"].dt.as_unit("us").array.asi8, market, dates) == day  # NaT → invalid
-    raw = raw_frame(chunk.records[inside], instrument, market, source, run_id)
-    rejected = quarantine_rows(chunk.records[~inside].rename(columns={"byte_offset": "source_offset"})
-                               .assign(source=source, reason=OUT_OF_RANGE),
-                               "sierra_ticks", instrument, trading_date, run_id, OUT_OF_RANGE_VALUES)
+    chunk = read_partition(path, market, trading_date, dates, start)   # in bounded slices (sierra/read.py)
+    raw = raw_frame(chunk.records, instrument, market, source, run_id)
+    rejected = (quarantine_rows(records.rename(columns={"byte_offset": "source_offset"})
+                                .assign(source=source, reason=OUT_OF_RANGE),
+                                "sierra_ticks", instrument, trading_date, run_id, OUT_OF_RANGE_VALUES)
+                for records in chunk.out_of_range())   # a stream, written while it is produced
     first, last = time_range(raw)
     checkpoint = Checkpoint(source, instrument, trading_date, chunk.fingerprint, chunk.end_offset,
                             chunk.file_size, None if last is None else int(last.value // 1000), run_id)
@@ -137,4 +129,4 @@ def load_raw(wh: Warehouse, path: Path, instrument: str, market: Market, trading
                                "file_size": chunk.file_size, "trailing_bytes": chunk.trailing_bytes,
                                "reset": reset, "appended_rows": len(raw),
                                "quarantined_out_of_range": out_of_range,
-                               "appended_out_of_range": len(rejected)})
+                               "appended_out_of_range": chunk.quarantined})

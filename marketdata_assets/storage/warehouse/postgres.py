@@ -99,12 +99,14 @@ class PostgresWarehouse(Warehouse):
                     cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
                     with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
                         # slice by slice: the server parses one slice while the next is encoded
-                        starts = range(0, max(1, len(w.frame)), COPY_SLICE)
-                        for lo in starts:
-                            body = pgcopy.encode(prepare(tbl, w.frame.iloc[lo:lo + COPY_SLICE], w.constants))
-                            cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
-                                          None if lo == starts[-1] else -len(pgcopy.TRAILER)])
-                    counts.append(len(w.frame))
+                        n = 0
+                        cp.write(pgcopy.SIGNATURE)
+                        for part in w.slices(COPY_SLICE):
+                            cp.write(memoryview(pgcopy.encode(prepare(tbl, part, w.constants)))[
+                                len(pgcopy.SIGNATURE):-len(pgcopy.TRAILER)])
+                            n += len(part)
+                        cp.write(pgcopy.TRAILER)
+                    counts.append(n)
                 if checkpoint is not None:
                     name = "ingest_checkpoints"
                     self._put_checkpoint(cur, checkpoint)
