@@ -213,6 +213,9 @@ class ProjectXInput:
         out = decoder.decode(entry)
         if out.rejected:
             log.error("%s: hub message not readable, journaled but skipped: %s", instrument, decoder.last_rejection)
+        for _, kind, rule, _values in out.bad:
+            log.warning("%s: %s not believed (%s), journaled, not streamed (live_ticks quarantines it)",
+                        instrument, kind, rule)
         if decoder.feed_us is not None:
             self.last_message_us = decoder.feed_us
         self.depth_events += len(out.depth)
@@ -269,6 +272,7 @@ class ProjectXInput:
                 "messages": dict(self.messages), "backfilled_seconds": self.backfilled_seconds,
                 "backfills": list(self.backfills), "depth_events": self.depth_events,
                 "rejected_messages": {i: d.rejected for i, d in self.decoders.items()},
+                "bad_values": {i: d.bad for i, d in self.decoders.items()},
                 "journal_lines": {i: j.lines for i, j in self.journals.items()},
                 "journal_torn_bytes": {i: j.torn_bytes for i, j in self.journals.items()},
                 "journal_records": {i: f.records for i, f in self.feeds.items()}}
