@@ -12,10 +12,14 @@ from the file, so both derive exactly the same records from exactly the same mes
   bid); its session running ``volume`` is never used;
 - ``GatewayDepth`` → ``depth_events`` rows (:func:`book_command`), the last entry of each
   message flagged end of batch (one hub message is one consistent book update);
-- the sidecar's own entries: ``start`` (a sidecar process began journaling), ``connected``
-  (a hub connection opened: from the second one on, a gap opens and the instrument's
-  messages are held back, :mod:`.gaps`) and ``backfill`` (the ``retrieveBars`` answer that
-  fills the gap: its bar records, then the held messages, are emitted).
+- the sidecar's own entries: ``start`` (a sidecar process began journaling; with
+  ``restart_gap`` and a message before it, a gap opens from that message, so what traded
+  while no sidecar ran is filled like a reconnect gap), ``connected`` (a hub connection
+  opened: from the second one on, a gap opens and the instrument's messages are held back,
+  :mod:`.gaps`) and ``backfill`` (the ``retrieveBars`` answer that fills the gap: its bar
+  records, then the held messages, are emitted; no bars — a failed request, or a gap the
+  sidecar judged not worth filling — releases them as they are). A gap still open at a
+  ``start`` is released unfilled: the sidecar journals its ``backfill`` before the ``start``.
 
 A trade or quote that can be read but not believed (a non-finite or non-positive price, a
 negative size) is not emitted: it goes to ``bad`` (:data:`BAD_VALUE_RULES`) with its values
@@ -146,9 +150,12 @@ class HubDecoder:
     # -- the sidecar's entries -------------------------------------------------------------
     def _sidecar(self, what: str, entry: dict) -> Decoded:
         out = Decoded()
-        if what == "start":      # a new process: a gap it did not live to fill stays a hole
+        if what == "start":      # a new process
             self.connections = 0
-            self._release(out)
+            self._release(out)   # a gap the last process did not live to fill, and nobody filled since
+            if entry.get("restart_gap") and self.last_us is not None:   # what it missed while down
+                sec, volume = self.second
+                self.gap = Gap("", self.last_us, volume if sec == self.last_us // 1_000_000 else 0, restart=True)
         elif what == "connected":
             self.connections += 1
             if self.connections > 1 and self.last_us is not None and self.gap is None:
