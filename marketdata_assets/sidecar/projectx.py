@@ -18,7 +18,11 @@ for ``MARKETDATA_PROJECTX_STALL_SECONDS`` of wall-clock time is a stall: the str
 rebuilt (fresh token, backoff 0.5 s doubling to 30 s while nothing arrives), subscribed
 again, and the missed window is filled from ``retrieveBars`` (``sources/projectx/gaps``): every
 connection is journaled (``connected``), and the answer too (``backfill``), so the replay fills
-the same way. A hub drop that pysignalr reconnects by itself is filled the same way. The
+the same way. A hub drop that pysignalr reconnects by itself is filled the same way, and so is
+the window a sidecar restart (or crash) left: the ``start`` entry opens a gap from the
+journal's last message, filled when that message is from an open session and the first new
+one comes more than the stall threshold later (released unfilled otherwise, the ``backfill``
+entry saying why); a gap the last process died holding is filled before the ``start``. The
 token never reaches a log line: pysignalr's INFO logging of its negotiate URL is silenced.
 """
 
@@ -119,7 +123,12 @@ class ProjectXInput:
                 self.journals[instrument], self.feeds[instrument] = journal, feed
                 self.by_contract[contract.id] = instrument
                 self.contract_of[instrument] = contract.id
-                self._process(instrument, {"rt": _now_us(), "sidecar": "start"})
+                gap = self.decoders[instrument].gap
+                try:
+                    if gap is not None and gap.first_us is not None:   # the last process died holding messages
+                        await self._fill(instrument)
+                finally:   # journaled whatever the fill did: the next _setup skips this instrument
+                    self._process(instrument, {"rt": _now_us(), "sidecar": "start", "restart_gap": True})
 
     async def run(self) -> None:
         """Keep a hub stream running until cancelled; rebuild it when it ends or stalls."""
@@ -213,6 +222,9 @@ class ProjectXInput:
         out = decoder.decode(entry)
         if out.rejected:
             log.error("%s: hub message not readable, journaled but skipped: %s", instrument, decoder.last_rejection)
+        for _, kind, rule, _values in out.bad:
+            log.warning("%s: %s not believed (%s), journaled, not streamed (live_ticks quarantines it)",
+                        instrument, kind, rule)
         if decoder.feed_us is not None:
             self.last_message_us = decoder.feed_us
         self.depth_events += len(out.depth)
@@ -230,11 +242,12 @@ class ProjectXInput:
             return
         self.filling.add(instrument)  # messages arriving meanwhile keep being held, so the feed stays in time order
         lo, hi = gap.window() if gap.first_us is not None else (gap.last_us, gap.last_us)
+        skipped = self._not_worth_filling(instrument, gap)
         entry = {"instrument": instrument, "from": _iso(gap.last_us), "to": _iso(gap.first_us), "bars": 0,
-                 "volume": 0, "error": None}
+                 "volume": 0, "error": None, "cause": "restart" if gap.restart else "reconnect", "skipped": skipped}
         rows: list = []
         try:
-            if gap.first_us is not None:
+            if gap.first_us is not None and skipped is None:
                 bars = await asyncio.to_thread(self._client.fetch_bars, self.contract_of[instrument],
                                                datetime.fromtimestamp(lo / 1e6, UTC),
                                                datetime.fromtimestamp(hi / 1e6, UTC), unit=1)
@@ -244,7 +257,7 @@ class ProjectXInput:
             log.error("ProjectX backfill of %s %s..%s failed, the window stays a hole: %s", instrument,
                       entry["from"], entry["to"], exc)
         out = self._process(instrument, {"rt": _now_us(), "sidecar": "backfill", "from_us": lo, "to_us": hi,
-                                         "bars": rows, "error": entry["error"]})
+                                         "bars": rows, "error": entry["error"], "skipped": skipped})
         self.filling.discard(instrument)
         self.held_since.pop(instrument, None)
         entry.update(bars=out.filled, volume=out.filled_volume)
@@ -252,6 +265,19 @@ class ProjectXInput:
         self.backfills = (self.backfills + [entry])[-20:]
         log.info("ProjectX backfill %s %s..%s: %d one-second bars, volume %d", instrument, entry["from"],
                  entry["to"], entry["bars"], entry["volume"])
+
+    def _not_worth_filling(self, instrument: str, gap) -> str | None:
+        """Why a restart gap is released unfilled (None: fill it). A sidecar (re)start leaves
+        a hole only when the journal's last message is from an open session and the first new
+        one comes more than the stall threshold later (feed time); reconnect gaps are always
+        filled."""
+        if not gap.restart or gap.first_us is None:
+            return None
+        if not bool(self.markets[instrument].in_session(np.array([gap.last_us], np.int64))[0]):
+            return "session closed at the last message"
+        if gap.first_us - gap.last_us <= self.stall_s * 1_000_000:
+            return f"gap not longer than {self.stall_s:g} s"
+        return None
 
     def close(self) -> None:
         for handle in (*self.journals.values(), *self.feeds.values()):
@@ -269,6 +295,7 @@ class ProjectXInput:
                 "messages": dict(self.messages), "backfilled_seconds": self.backfilled_seconds,
                 "backfills": list(self.backfills), "depth_events": self.depth_events,
                 "rejected_messages": {i: d.rejected for i, d in self.decoders.items()},
+                "bad_values": {i: d.bad for i, d in self.decoders.items()},
                 "journal_lines": {i: j.lines for i, j in self.journals.items()},
                 "journal_torn_bytes": {i: j.torn_bytes for i, j in self.journals.items()},
                 "journal_records": {i: f.records for i, f in self.feeds.items()}}

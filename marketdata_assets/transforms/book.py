@@ -6,7 +6,9 @@ events map onto clear / add / modify / delete per side works the same. The rules
 * **Screening** (:func:`screen_events`), before the replay: an unknown command, a
   non-finite or negative price on an add/modify/delete, a time outside the file's UTC day
   and a time earlier than the latest valid time before it are quarantined with a rule
-  each. Equal timestamps are normal (several batches share a millisecond).
+  each; a source whose events carry more than Sierra Chart's (the ProjectX hub) also says
+  which events are priced and gives signed quantities (a negative one: ``bad_quantity``).
+  Equal timestamps are normal (several batches share a millisecond).
 * **Replay** (:func:`replay_book`): clear empties both sides, add sets a level (replacing
   it), modify changes an existing level, delete removes one; a modify or delete of a level
   that does not exist is quarantined (``missing_level``) and changes nothing. The book is
@@ -28,8 +30,9 @@ import pandas as pd
 
 ORIGIN = "sierra"         # origin of the depth-derived rows (depth_events, book_snapshots, book_bars)
 STAGE = "sierra_depth"    # quarantine stage of the depth records screened out (asset sierra_depth)
-REASONS = ("", "unknown_command", "bad_price", "time_backwards", "time_outside_file_day", "missing_level")
-OK, UNKNOWN_COMMAND, BAD_PRICE, TIME_BACKWARDS, TIME_OUTSIDE_DAY, MISSING_LEVEL = range(6)
+REASONS = ("", "unknown_command", "bad_price", "time_backwards", "time_outside_file_day", "missing_level",
+           "bad_quantity")
+OK, UNKNOWN_COMMAND, BAD_PRICE, TIME_BACKWARDS, TIME_OUTSIDE_DAY, MISSING_LEVEL, BAD_QUANTITY = range(7)
 SIDES = np.array(["bid", "ask"])
 MINUTE_US = 60_000_000
 
@@ -110,8 +113,11 @@ def clean_prices(price32: np.ndarray) -> np.ndarray:
 
 
 def screen_events(ts: np.ndarray, command: np.ndarray, price: np.ndarray, day_lo: int, day_hi: int,
-                  prev_ts: int | None) -> tuple[np.ndarray, np.ndarray]:
+                  prev_ts: int | None, priced: np.ndarray | None = None,
+                  quantity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(reason code per event, effective time per event) for the screening rules above.
+    ``priced`` (default: the add/modify/delete commands) marks the events whose price must be
+    finite and ≥ 0; ``quantity``, when given, must be ≥ 0.
 
     The effective time of a record with a bad time is the latest valid time before it (or
     ``prev_ts`` / ``day_lo``), so it stays in the trading date its neighbours belong to."""
@@ -126,10 +132,13 @@ def screen_events(ts: np.ndarray, command: np.ndarray, price: np.ndarray, day_lo
     before = np.r_[floor, running[:-1]]
     backwards = valid_time & (ts < before)
     effective = np.where(valid_time & ~backwards, ts, before).astype(np.int64)
-    priced = (command >= 2) & (command <= 7)
+    if priced is None:
+        priced = (command >= 2) & (command <= 7)
     p = np.asarray(price, dtype=np.float64)
     reason[~valid_time] = TIME_OUTSIDE_DAY
     reason[backwards] = TIME_BACKWARDS
+    if quantity is not None:
+        reason[np.asarray(quantity) < 0] = BAD_QUANTITY
     reason[priced & ~(np.isfinite(p) & (p >= 0))] = BAD_PRICE
     reason[command > 7] = UNKNOWN_COMMAND
     return reason, effective

@@ -106,7 +106,7 @@ def test_a_book_rebuilt_from_the_fake_hubs_depth_has_the_quotes_best_bid_and_ask
         depth += decoder.decode(_msg("GatewayDepth", book.update(stamp, price, 1, bid, ask))).depth
         quotes.append((bid, ask))
     d = np.array(depth, dtype=[("ts", "i8"), ("cmd", "u1"), ("code", "i2"), ("flags", "u1"), ("price", "f8"),
-                               ("qty", "i8")])
+                               ("qty", "i8"), ("clock", "i8")])
     replay = replay_book(d["ts"], d["cmd"], d["flags"], np.zeros(len(d), np.int64), d["price"], d["qty"],
                          np.zeros(len(d), bool), BookState.empty(), levels=5, snapshot_us=1)
     assert not replay.missing.any()

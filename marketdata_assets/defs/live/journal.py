@@ -21,7 +21,7 @@ class LiveTicksConfig(dg.Config):
     kinds={"numpy", "pandas", "sqlite", "postgres"},
     owners=["team:market-data"],
     tags={"domain": "live", "layer": "raw"},
-    code_version="2",
+    code_version="3",
     deps=["reference_data"],
 )
 def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, warehouse: WarehouseResource,
@@ -32,6 +32,9 @@ def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, wareh
     decoder into `raw_ticks` (source `projectx:<instrument>`) and `depth_events` (origin
     `projectx`, the gateway's type code in `source_code`), so the streaming day ends up in the
     warehouse and goes through `validated_ticks` (and the book replay) like Sierra data.
+    Bad input loses nothing: depth events screened out by the book rules go to `quarantine`
+    (stage `live_depth`), trades/quotes with a non-finite or non-positive price or a negative
+    size to stage `live_ticks`, each with its rule (metadata `quarantined_by_rule`).
     Exactly once: a re-run appends only what was journaled since the last replay, across
     sidecar restarts and crashes."""
     from marketdata_assets.pipelines.live import load_journal
@@ -45,6 +48,7 @@ def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, wareh
             raise dg.Failure(description=str(exc)) from exc
         except CorruptFile as exc:
             raise dg.Failure(description=str(exc), metadata={"file": exc.path, "offset": exc.offset or 0}) from exc
-    context.log.info("%s %s: %d journaled records replayed from byte %d, %d rows in partition", instrument,
-                     trading_date, result.details["appended_rows"], result.details["start_offset"], result.rows_out)
+    context.log.info("%s %s: %d journaled records replayed from record %d, %d rows in partition, %d quarantined",
+                     instrument, trading_date, result.details["appended_rows"], result.details["start_offset"],
+                     result.rows_out, result.details["quarantined"])
     return dg.MaterializeResult(metadata=step_metadata(result, "raw_ticks"))

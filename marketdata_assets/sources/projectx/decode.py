@@ -12,10 +12,21 @@ from the file, so both derive exactly the same records from exactly the same mes
   bid); its session running ``volume`` is never used;
 - ``GatewayDepth`` → ``depth_events`` rows (:func:`book_command`), the last entry of each
   message flagged end of batch (one hub message is one consistent book update);
-- the sidecar's own entries: ``start`` (a sidecar process began journaling), ``connected``
-  (a hub connection opened: from the second one on, a gap opens and the instrument's
-  messages are held back, :mod:`.gaps`) and ``backfill`` (the ``retrieveBars`` answer that
-  fills the gap: its bar records, then the held messages, are emitted).
+- the sidecar's own entries: ``start`` (a sidecar process began journaling; with
+  ``restart_gap`` and a message before it, a gap opens from that message, so what traded
+  while no sidecar ran is filled like a reconnect gap), ``connected`` (a hub connection
+  opened: from the second one on, a gap opens and the instrument's messages are held back,
+  :mod:`.gaps`) and ``backfill`` (the ``retrieveBars`` answer that fills the gap: its bar
+  records, then the held messages, are emitted; no bars — a failed request, or a gap the
+  sidecar judged not worth filling — releases them as they are). A gap still open at a
+  ``start`` is released unfilled: the sidecar journals its ``backfill`` before the ``start``.
+
+A trade or quote that can be read but not believed (a non-finite or non-positive price, a
+negative size) is not emitted: it goes to ``bad`` (:data:`BAD_VALUE_RULES`) with its values
+as received, the other trades of the same message emitted as usual; the ``live_ticks``
+replay quarantines it. Each ``GatewayDepth`` entry carries the feed clock at its message
+(the time of the last trade/quote seen, or its own time before any), which tells the
+replay the trading date it belongs to (:mod:`marketdata_assets.pipelines.live`).
 
 A hub message that cannot be read (a field missing or unreadable) changes nothing and is
 counted in ``rejected`` (with the last reason), live and in the replay alike: it stays in the
@@ -29,6 +40,7 @@ ordinals are stable and serve as ``source_offset``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from marketdata_assets.errors import SchemaMismatch
@@ -51,13 +63,27 @@ ASK_TYPES = frozenset({1, 3, 10})    # Ask, BestAsk, NewBestAsk
 BID_TYPES = frozenset({2, 4, 9})     # Bid, BestBid, NewBestBid
 RESET = 6
 Record = tuple  # (dt, open, high, low, close, num_trades, total_volume, bid_volume, ask_volume): scid RECORD_DTYPE
-Depth = tuple   # (ts µs, command, source_code, flags, price, quantity)
+Depth = tuple   # (ts µs, command, source_code, flags, price, quantity, feed clock µs)
+Bad = tuple     # (ts µs, kind "trade" | "quote", rule, {values as received})
+BAD_VALUE_RULES = ("bad_price", "bad_size")
+
+
+def trade_fault(t) -> str | None:
+    """The rule a parsed trade breaks (a non-finite or non-positive price, a negative size)."""
+    if not (math.isfinite(t.price) and t.price > 0):
+        return "bad_price"
+    return "bad_size" if t.size < 0 else None
+
+
+def quote_fault(q) -> str | None:
+    return None if all(math.isfinite(p) and p > 0 for p in (q.bid, q.ask)) else "bad_price"
 
 
 @dataclass
 class Decoded:
     records: list[Record] = field(default_factory=list)
     depth: list[Depth] = field(default_factory=list)
+    bad: list[Bad] = field(default_factory=list)     # trades/quotes not believed (module doc)
     held: bool = False            # the message was held back (a gap is open)
     rejected: bool = False        # the message could not be read: it changes nothing
     filled: int = 0               # bar records a backfill added
@@ -78,6 +104,7 @@ class HubDecoder:
         self.levels: tuple[set, set] = (set(), set())   # prices alive on the bid and the ask side
         self.records = self.depth_events = self.entries = 0
         self.rejected = 0                   # hub messages that could not be read (module doc)
+        self.bad = 0                        # trades/quotes read but not believed (module doc)
         self.last_rejection: str | None = None
 
     def fill_due(self) -> bool:
@@ -123,9 +150,12 @@ class HubDecoder:
     # -- the sidecar's entries -------------------------------------------------------------
     def _sidecar(self, what: str, entry: dict) -> Decoded:
         out = Decoded()
-        if what == "start":      # a new process: a gap it did not live to fill stays a hole
+        if what == "start":      # a new process
             self.connections = 0
-            self._release(out)
+            self._release(out)   # a gap the last process did not live to fill, and nobody filled since
+            if entry.get("restart_gap") and self.last_us is not None:   # what it missed while down
+                sec, volume = self.second
+                self.gap = Gap("", self.last_us, volume if sec == self.last_us // 1_000_000 else 0, restart=True)
         elif what == "connected":
             self.connections += 1
             if self.connections > 1 and self.last_us is not None and self.gap is None:
@@ -136,7 +166,7 @@ class HubDecoder:
             if gap.first_us is not None:
                 second = gap.first_us // 1_000_000
                 held = sum(t.size for kind, ts in gap.held if kind == "trade" for t in ts
-                           if t.ts_us // 1_000_000 == second)
+                           if t.ts_us // 1_000_000 == second and trade_fault(t) is None)
                 for ts, o, h, low, c, v in fill_records(gap, entry.get("bars") or [], held):
                     out.records.append((self._stamp(ts), o, h, low, c, 0, v, 0, 0))
                     out.filled += 1
@@ -159,18 +189,28 @@ class HubDecoder:
 
     def _emit(self, kind: str, parsed, out: Decoded) -> None:
         if kind == "trade":
+            good = []
             for t in parsed:
+                rule = trade_fault(t)
+                if rule is not None:
+                    out.bad.append((t.ts_us, kind, rule, {"price": t.price, "size": t.size, "type": t.side}))
+                    continue
+                good.append(t)
                 sec = t.ts_us // 1_000_000
                 self.second = (sec, (self.second[1] if self.second[0] == sec else 0) + t.size)
                 quoted = self.bid == self.bid
                 out.records.append((self._stamp(t.ts_us), 0.0, self.ask if quoted else t.price,
                                     self.bid if quoted else t.price, t.price, 1, t.size,
                                     0 if t.side == BUY else t.size, t.size if t.side == BUY else 0))
-            if parsed:
-                self.last_us = parsed[-1].ts_us
-            self.records += len(parsed)
+            if good:
+                self.last_us = good[-1].ts_us
+            self.records += len(good)
+            self.bad += len(parsed) - len(good)
         elif kind == "quote":
-            if parsed is not None:
+            if parsed is not None and quote_fault(parsed) is not None:
+                out.bad.append((parsed.ts_us, kind, quote_fault(parsed), {"bid": parsed.bid, "ask": parsed.ask}))
+                self.bad += 1
+            elif parsed is not None:
                 self.bid, self.ask = parsed.bid, parsed.ask
                 out.records.append((self._stamp(parsed.ts_us), 0.0, parsed.ask, parsed.bid, 0.0, 0, 0, 0, 0))
                 self.last_us = parsed.ts_us
@@ -178,8 +218,9 @@ class HubDecoder:
         else:
             last = len(parsed) - 1
             for i, e in enumerate(parsed):
+                clock = e.ts_us if self.feed_us is None else self.feed_us
                 out.depth.append((e.ts_us, self.book_command(e.type, e.price, e.volume), e.type,
-                                  END_OF_BATCH if i == last else 0, e.price, e.volume))
+                                  END_OF_BATCH if i == last else 0, e.price, e.volume, clock))
             self.depth_events += len(parsed)
 
     def book_command(self, gateway_type: int, price: float, volume: int) -> int:

@@ -1,7 +1,8 @@
 """Filling the hole a hub reconnect leaves, from ``retrieveBars`` 1-second bars.
 
-The hub does not replay: whatever traded between the last message before a stall or drop
-(``last_us``) and the first one after reconnecting (``first_us``) never arrives. After
+The hub does not replay: whatever traded between the last message before a stall, a drop or
+a sidecar restart (``last_us``) and the first one after reconnecting (``first_us``) never
+arrives. After
 reconnecting, the messages of the first second (``S_first``) are held back until the feed
 reaches the next second; then the window is filled from 1-second bars, in time order:
 
@@ -32,6 +33,7 @@ class Gap:
     last_second_volume: int            # volume journaled in the second of last_us
     first_us: int | None = None        # feed time of the first message after it
     held: list[tuple[str, object]] = field(default_factory=list)   # (kind, parsed message) held back, in order
+    restart: bool = False              # opened by a sidecar (re)start, not by a hub reconnect
 
     @property
     def release_us(self) -> int | None:

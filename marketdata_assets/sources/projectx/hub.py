@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,8 +78,16 @@ DEPTH_TYPES = ("unknown", "ask", "bid", "best_ask", "best_bid", "trade", "reset"
                "new_best_ask", "fill")
 
 
+def _price(value: Any) -> float:
+    """A price as the journal gives it back: the journal (JSON) keeps no NaN or ±inf (they
+    come back as null), so a missing or non-finite price is NaN live and in the replay alike."""
+    price = float("nan") if value is None else float(value)
+    return price if math.isfinite(price) else float("nan")
+
+
 def parse_trades(data: Any) -> list[Trade]:
-    """``GatewayTrade`` data, one object or a list of them → trades in the order received."""
+    """``GatewayTrade`` data, one object or a list of them → trades in the order received (a
+    missing or non-finite price is NaN: the decoder sets such a trade aside, ``bad_price``)."""
     items: Iterable[Any] = data if isinstance(data, list) else [data]
     out = []
     stamp, us = None, 0   # trades of one message mostly share a timestamp: parse each string once
@@ -89,7 +98,7 @@ def parse_trades(data: Any) -> list[Trade]:
                 raise ValueError(f"type {side}")
             if item["timestamp"] != stamp:
                 stamp, us = item["timestamp"], timestamp_us(item["timestamp"], "trade")
-            out.append(Trade(us, float(item["price"]), int(item["volume"]), side))
+            out.append(Trade(us, _price(item["price"]), int(item["volume"]), side))
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaMismatch(f"projectx hub: GatewayTrade without a valid timestamp/price/volume/type: "
                                  f"{str(item)[:200]}") from exc
@@ -97,13 +106,14 @@ def parse_trades(data: Any) -> list[Trade]:
 
 
 def parse_quote(data: Any) -> Quote | None:
-    """``GatewayQuote`` → best bid/ask at its timestamp; None when it carries no two-sided quote."""
+    """``GatewayQuote`` → best bid/ask at its timestamp; None when it carries no two-sided quote
+    (a missing or non-finite side: the journal keeps a non-finite one as null, see :func:`_price`)."""
     try:
-        bid, ask = data.get("bestBid"), data.get("bestAsk")
-        if bid is None or ask is None:
+        bid, ask = _price(data.get("bestBid")), _price(data.get("bestAsk"))
+        if bid != bid or ask != ask:
             return None
         stamp = data.get("timestamp") or data.get("lastUpdated")
-        return Quote(timestamp_us(stamp, "quote"), float(bid), float(ask))
+        return Quote(timestamp_us(stamp, "quote"), bid, ask)
     except (AttributeError, TypeError, ValueError) as exc:
         raise SchemaMismatch(f"projectx hub: GatewayQuote without valid bestBid/bestAsk: {str(data)[:200]}") from exc
 
@@ -114,9 +124,8 @@ def parse_depth(data: Any) -> list[DepthEntry]:
     out = []
     for item in items:
         try:
-            price = item.get("price")
             out.append(DepthEntry(timestamp_us(item["timestamp"], "depth"), int(item["type"]),
-                                  float("nan") if price is None else float(price), int(item.get("volume") or 0)))
+                                  _price(item.get("price")), int(item.get("volume") or 0)))
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise SchemaMismatch(f"projectx hub: GatewayDepth without a valid timestamp/type/price: "
                                  f"{str(item)[:200]}") from exc
