@@ -4,7 +4,9 @@ extension is usable (installed and preloaded: ``timescale.py``).
 Partition writes run ``DELETE`` of the partition's rows and a binary ``COPY`` of the new
 rows straight into the table inside one transaction. That keeps the one-transaction rule
 (a killed writer rolls back, readers see the old rows until commit) without the second
-copy a staging table would cost. Reads fetch each column of a partition as one
+copy a staging table would cost. On the declaratively partitioned tick tables (plain
+PostgreSQL, ``pgswap.py``) a whole-partition write is a swap of the partition's leaf table
+instead, in the same transaction. Reads fetch each column of a partition as one
 aggregated value decoded with numpy (``pgarrays``), with server-side bound parameters.
 """
 
@@ -19,13 +21,13 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
 from marketdata_assets.errors import StorageError
-from marketdata_assets.storage.warehouse import pgarrays, pgcopy, timescale
+from marketdata_assets.storage.warehouse import pgarrays, pgcopy, pgswap, timescale
 from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
 
-_MIGRATION_LOCK = 7_411_202_601
-COPY_SLICE = 200_000  # rows encoded per COPY message batch  # pg_advisory_xact_lock key for migrations
+_MIGRATION_LOCK = 7_411_202_601  # pg_advisory_xact_lock key for migrations
+COPY_SLICE = 200_000  # rows encoded per COPY message batch
 
 
 def redact(url: str) -> str:
@@ -49,6 +51,7 @@ class PostgresWarehouse(Warehouse):
                                f"{type(exc).__name__}") from exc
         self.conn.execute("SET TIME ZONE 'UTC'")
         self.lift_decompress_cap = timescale.has_decompress_cap(self.conn)
+        self.declarative = pgswap.declarative_tables(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -58,7 +61,6 @@ class PostgresWarehouse(Warehouse):
 
         applied = []
         decision = timescale.inspect(self.conn)
-        timescale.warn_once(decision, redact(self.url))
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             self.conn.execute("SELECT set_config('marketdata.compress_after_days', %s, true)",
@@ -66,12 +68,18 @@ class PostgresWarehouse(Warehouse):
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                               "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+            decision = timescale.after_partitioning(decision, pgswap.declarative_tables(self.conn), done)
+            timescale.warn_once(decision, redact(self.url))
+            # 014 partitions the tick tables only where no hypertables will be (sql/postgres/014)
+            self.conn.execute("SELECT set_config('marketdata.timescale', %s, true)",
+                              ("on" if decision.apply else "off",))
             for f in self._migration_files(optional_available=decision.apply):
                 if f.name in done:
                     continue
                 self.conn.execute(f.read_text().encode())
                 self.conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (f.name,))
                 applied.append(f.name)
+        self.declarative = pgswap.declarative_tables(self.conn)
         return applied
 
     def _uncap(self) -> None:
@@ -84,7 +92,7 @@ class PostgresWarehouse(Warehouse):
         return pgsql.SQL(where), params
 
     def replace_partitions(self, writes, *, checkpoint=None):
-        counts, name, released = [], writes[0].table if writes else "-", []
+        counts, name, released, swaps = [], writes[0].table if writes else "-", [], []
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 self._uncap()
@@ -93,18 +101,21 @@ class PostgresWarehouse(Warehouse):
                     tbl = table(w.table)
                     name = tbl.name
                     released += self._release_cold(tbl, w.scope, w.min_offset)
-                    where, params = self._sql_where(tbl, w.scope, w.min_offset)
-                    ident = pgsql.Identifier(tbl.name)
-                    collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
-                    cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
-                    with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
-                        # slice by slice: the server parses one slice while the next is encoded
-                        starts = range(0, max(1, len(w.frame)), COPY_SLICE)
-                        for lo in starts:
-                            body = pgcopy.encode(prepare(tbl, w.frame.iloc[lo:lo + COPY_SLICE], w.constants))
-                            cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
-                                          None if lo == starts[-1] else -len(pgcopy.TRAILER)])
+                    if tbl.name in self.declarative and set(w.scope) == {"instrument", "trading_date"} \
+                            and w.min_offset is None:
+                        swaps.append((tbl.name, w.scope, self._stage(cur, tbl, w)))
+                    else:
+                        target = tbl.name
+                        if tbl.name in self.declarative:   # a narrower write: DELETE + COPY in the leaf
+                            self.lock_partition(tbl.name, w.scope["instrument"], w.scope["trading_date"])
+                            target = pgswap.ensure_leaf(cur, tbl.name, w.scope["instrument"], w.scope["trading_date"])
+                        where, params = self._sql_where(tbl, w.scope, w.min_offset)
+                        cur.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(target)) + where, params)
+                        self._copy(cur, target, tbl, w.frame, w.constants)
                     counts.append(len(w.frame))
+                for table_name, scope, staging in swaps:   # last: the parent is locked for milliseconds
+                    name = table_name
+                    pgswap.swap_in(cur, table_name, scope["instrument"], scope["trading_date"], staging)
                 if checkpoint is not None:
                     name = "ingest_checkpoints"
                     self._put_checkpoint(cur, checkpoint)
@@ -113,6 +124,31 @@ class PostgresWarehouse(Warehouse):
                                f"{exc.diag.message_primary or exc}") from exc
         self._forget_files(released)
         return counts
+
+    def _stage(self, cur, tbl: Table, w) -> str | None:
+        """A whole-partition write on a partitioned table: the filled, indexed staging table
+        that :func:`pgswap.swap_in` attaches (``None`` for no rows)."""
+        instrument, day = w.scope["instrument"], w.scope["trading_date"]
+        self.lock_partition(tbl.name, instrument, day)
+        if not len(w.frame):
+            return None
+        staging = pgswap.create_staging(cur, tbl.name, instrument, day)
+        self._copy(cur, staging, tbl, w.frame, w.constants, freeze=True)
+        pgswap.index_staging(cur, tbl.name, staging)
+        return staging
+
+    @staticmethod
+    def _copy(cur, target: str, tbl: Table, frame: pd.DataFrame, constants: dict | None, freeze: bool = False) -> None:
+        collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
+        options = pgsql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+        with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN ({})").format(pgsql.Identifier(target), collist,
+                                                                       options)) as cp:
+            # slice by slice: the server parses one slice while the next is encoded
+            starts = range(0, max(1, len(frame)), COPY_SLICE)
+            for lo in starts:
+                body = pgcopy.encode(prepare(tbl, frame.iloc[lo:lo + COPY_SLICE], constants))
+                cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
+                              None if lo == starts[-1] else -len(pgcopy.TRAILER)])
 
     int16_reads = True
 
@@ -134,6 +170,11 @@ class PostgresWarehouse(Warehouse):
     def tx_insert(self, table_name, frame):
         tbl = table(table_name)
         cols = prepare(tbl, frame)
+        if tbl.name in self.declarative and len(frame):   # rows of a partition need its leaf
+            with self.conn.cursor() as cur:
+                for instrument, day in frame[["instrument", "trading_date"]].astype(str).drop_duplicates().itertuples(
+                        index=False):
+                    pgswap.ensure_leaf(cur, tbl.name, instrument, day)
         with self.conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 pgsql.Identifier(tbl.name), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols))) as cp:
             cp.write(pgcopy.encode(cols))
