@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import psycopg
+import psycopg.sql
 import pytest
 
 from marketdata_assets.errors import StorageError
@@ -45,7 +46,12 @@ def leaves(url: str, parent: str) -> list[str]:
 
 @pytest.fixture
 def pg(pg_database):
+    """The session's PostgreSQL warehouse, empty and without leaves left by other tests."""
     truncate_all(pg_database)
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        for parent in pgswap.PARTITIONED_TABLES:
+            for leaf in leaves(pg_database, parent):
+                conn.execute(psycopg.sql.SQL("DROP TABLE {}").format(psycopg.sql.Identifier(leaf)))
     with open_warehouse(pg_database) as wh:
         yield wh
 

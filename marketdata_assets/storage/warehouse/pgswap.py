@@ -35,6 +35,9 @@ from psycopg import sql as pgsql
 
 # tables 014 partitions (plain PostgreSQL only)
 PARTITIONED_TABLES = ("raw_ticks", "ticks")
+# unique keys each leaf carries on its own: a primary key on the parent would have to hold the
+# partition key, and `pg_restore --clean` (backup.py) cannot drop a leaf's inherited key
+LEAF_KEYS = {"ticks": ("instrument", "ts")}
 _SLUG = re.compile(r"[^a-z0-9]")
 
 
@@ -67,7 +70,15 @@ def ensure_leaf(cur, table_name: str, instrument: str, trading_date) -> str:
     if cur.execute("SELECT to_regclass(%s)", (leaf,)).fetchone()[0] is None:
         cur.execute(pgsql.SQL("CREATE TABLE {} PARTITION OF {} ").format(
             pgsql.Identifier(leaf), pgsql.Identifier(table_name)) + _bounds(instrument, trading_date))
+        add_leaf_keys(cur, table_name, leaf)
     return leaf
+
+
+def add_leaf_keys(cur, table_name: str, target: str) -> None:
+    """The unique keys of :data:`LEAF_KEYS` on one leaf (or a table standing in for one)."""
+    if table_name in LEAF_KEYS:
+        cur.execute(pgsql.SQL("CREATE UNIQUE INDEX ON {} ({})").format(
+            pgsql.Identifier(target), pgsql.SQL(", ").join(map(pgsql.Identifier, LEAF_KEYS[table_name]))))
 
 
 def create_staging(cur, table_name: str, instrument: str, trading_date) -> str:
@@ -85,7 +96,8 @@ def create_staging(cur, table_name: str, instrument: str, trading_date) -> str:
 
 
 def index_staging(cur, table_name: str, staging: str) -> None:
-    """The parent's indexes on the filled staging table (``ATTACH`` then adopts them)."""
+    """The parent's indexes and the leaf keys on the filled staging table (``ATTACH`` adopts
+    the parent's)."""
     specs = cur.execute(
         "SELECT i.indisprimary, i.indisunique, array_agg(a.attname ORDER BY k.ord) "
         "FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
@@ -100,6 +112,7 @@ def index_staging(cur, table_name: str, staging: str) -> None:
         else:
             cur.execute(pgsql.SQL("CREATE {}INDEX ON {} ({})").format(
                 pgsql.SQL("UNIQUE " if unique else ""), pgsql.Identifier(staging), columns))
+    add_leaf_keys(cur, table_name, staging)
 
 
 def swap_in(cur, table_name: str, instrument: str, trading_date, staging: str | None) -> None:
