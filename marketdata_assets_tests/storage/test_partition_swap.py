@@ -182,3 +182,24 @@ def test_timescale_is_not_applied_over_declarative_partitions():
 
     assert not kept.apply and "014_partitioned_ticks.sql" in kept.warning
     assert already is usable
+
+
+def test_a_writer_staging_one_partition_does_not_block_the_swap_of_another(pg):
+    pg.replace_partition("ticks", frame(5, "old"), SCOPE)   # a rewrite: its swap drops the old leaf
+    with psycopg.connect(pg.url) as other, other.cursor() as cur:
+        other.execute("SET TIME ZONE 'UTC'")
+        staging = pgswap.create_staging(cur, "ticks", "ESH24", "2024-03-07")   # its transaction stays open
+        pg.conn.execute("SET lock_timeout = '3s'")
+
+        pg.replace_partition("ticks", frame(20, "a"), SCOPE)   # would wait on a lock held by `other`
+
+        pg.conn.execute("RESET lock_timeout")
+        with cur.copy(f"COPY {psycopg.sql.Identifier(staging).as_string(other)} (instrument, ts, trading_date, kind, size, num_trades, sub_trade, source, run_id) "
+                      "FROM STDIN") as cp:
+            cp.write_row(("ESH24", "2024-03-07 10:00:00+00", "2024-03-07", "trade", 1, 1, 0, "f", "b"))
+        pgswap.index_staging(cur, "ticks", staging)
+        pgswap.swap_in(cur, "ticks", "ESH24", "2024-03-07", staging)
+        other.commit()
+
+    assert pg.count("ticks", SCOPE) == 20
+    assert pg.count("ticks", partition_scope("ESH24", "2024-03-07")) == 1

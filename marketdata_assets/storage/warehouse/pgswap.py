@@ -5,7 +5,8 @@ trading_date)`` with one leaf table per partition (``014_partitioned_ticks.sql``
 on demand and named by :func:`leaf_name`. Rewriting a whole partition (scope exactly
 instrument + trading date, no ``min_offset``) then costs what a first write costs:
 
-1. ``CREATE TABLE`` a staging table like the parent, with a ``CHECK`` of its partition;
+1. ``CREATE TABLE`` a staging table with the parent's columns (read from the catalog: no
+   lock on the parent yet), with a ``CHECK`` of its partition;
 2. ``COPY … (FORMAT BINARY, FREEZE)`` the rows into it (new table: no old tuples, no
    hint-bit writes later), then build its indexes in one sorted pass each;
 3. at the end of the write transaction, ``DROP`` the old leaf, ``ATTACH`` the staging table
@@ -82,16 +83,31 @@ def add_leaf_keys(cur, table_name: str, target: str) -> None:
 
 
 def create_staging(cur, table_name: str, instrument: str, trading_date) -> str:
-    """An empty table like ``table_name`` (columns, defaults, checks) that may hold only the
-    partition's rows; returns its name. Unique per transaction (the txid)."""
+    """An empty table with ``table_name``'s columns, defaults and checks that may hold only the
+    partition's rows; returns its name (unique per transaction: the txid).
+
+    Built from the catalog rather than ``LIKE``: ``LIKE`` would hold a lock on the parent from
+    here to the commit, and two writers of different partitions would each wait, at their
+    swap, for the other's lock (a deadlock). The parent is locked only by the swap itself."""
     txid = cur.execute("SELECT txid_current()").fetchone()[0]
     staging = f"{leaf_name(table_name, instrument, trading_date)[:50]}_w{txid % 10**6}"
     day = date.fromisoformat(str(trading_date)[:10])
-    cur.execute(pgsql.SQL("CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)").format(
-        pgsql.Identifier(staging), pgsql.Identifier(table_name)))
-    cur.execute(pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} CHECK (instrument = {} AND trading_date = {})").format(
-        pgsql.Identifier(staging), pgsql.Identifier(f"{staging}_part"), pgsql.Literal(instrument),
-        pgsql.Literal(day)))
+    cols = cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid) "
+        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (table_name,)).fetchall()
+    checks = [r[0] for r in cur.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                         "WHERE conrelid = %s::regclass AND contype = 'c'", (table_name,))]
+    # names, types and expressions come from the catalog of our own migrated table
+    parts = [pgsql.SQL("{} {}{}{}").format(pgsql.Identifier(name), pgsql.SQL(kind),
+                                           pgsql.SQL(" NOT NULL" if notnull else ""),
+                                           pgsql.SQL(f" DEFAULT {default}" if default else ""))
+             for name, kind, notnull, default in cols]
+    parts += [pgsql.SQL(check) for check in checks]
+    parts.append(pgsql.SQL("CONSTRAINT {} CHECK (instrument = {} AND trading_date = {})").format(
+        pgsql.Identifier(f"{staging}_part"), pgsql.Literal(instrument), pgsql.Literal(day)))
+    cur.execute(pgsql.SQL("CREATE TABLE {} ({})").format(pgsql.Identifier(staging), pgsql.SQL(", ").join(parts)))
     return staging
 
 
