@@ -78,7 +78,13 @@ def _tick_latencies(path: Path, seen: list[tuple[int, int]]) -> np.ndarray:
     """Per tick of the file (ms): first arrival of a bar including it, minus the tick's time."""
     from marketdata_assets.sources.sierra.scid import SC_EPOCH_US
 
-    ticks = np.sort(_record_times(path, SC_EPOCH_US))
+    lat = covering_latencies(np.sort(_record_times(path, SC_EPOCH_US)), seen)
+    return lat[len(lat) // 10:]
+
+
+def covering_latencies(ticks: np.ndarray, seen: list[tuple[int, int]]) -> np.ndarray:
+    """Per tick time (µs, ascending): the earliest arrival of a message whose ``last_ts_us``
+    covers it, minus the tick time, in ms; ticks no message covers are left out."""
     if not seen:
         return np.empty(0)
     covered = np.array([s[0] for s in seen], dtype=np.int64)
@@ -87,8 +93,7 @@ def _tick_latencies(path: Path, seen: list[tuple[int, int]]) -> np.ndarray:
     arrived = np.minimum.accumulate(arrived[::-1])[::-1]   # a later message can't show it earlier
     idx = np.searchsorted(covered, ticks, side="left")
     ok = idx < len(covered)
-    lat = (arrived[idx[ok]] - ticks[ok]) / 1000.0
-    return lat[len(lat) // 10:]
+    return (arrived[idx[ok]] - ticks[ok]) / 1000.0
 
 
 def _record_times(path: Path, sc_epoch_us: int) -> np.ndarray:
