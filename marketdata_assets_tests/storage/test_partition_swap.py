@@ -203,3 +203,11 @@ def test_a_writer_staging_one_partition_does_not_block_the_swap_of_another(pg):
 
     assert pg.count("ticks", SCOPE) == 20
     assert pg.count("ticks", partition_scope("ESH24", "2024-03-07")) == 1
+
+
+def test_a_write_wider_than_one_partition_goes_through_the_parent(pg):
+    both = pd.concat([ticks(3, "w", "2024-03-07"), ticks(4, "w")], ignore_index=True)
+
+    pg.replace_partition("ticks", both, {"instrument": "ESH24"})
+
+    assert pg.count("ticks", partition_scope("ESH24", "2024-03-07")) == 3 and pg.count("ticks", SCOPE) == 4

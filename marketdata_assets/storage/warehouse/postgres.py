@@ -106,9 +106,12 @@ class PostgresWarehouse(Warehouse):
                         swaps.append((tbl.name, w.scope, self._stage(cur, tbl, w)))
                     else:
                         target = tbl.name
-                        if tbl.name in self.declarative:   # a narrower write: DELETE + COPY in the leaf
+                        if tbl.name in self.declarative and {"instrument", "trading_date"} <= set(w.scope):
+                            # a narrower write of one partition: DELETE + COPY in its leaf
                             self.lock_partition(tbl.name, w.scope["instrument"], w.scope["trading_date"])
                             target = pgswap.ensure_leaf(cur, tbl.name, w.scope["instrument"], w.scope["trading_date"])
+                        elif tbl.name in self.declarative:   # wider than a partition: through the parent
+                            self._ensure_leaves(cur, tbl, w.frame.assign(**(w.constants or {})))
                         where, params = self._sql_where(tbl, w.scope, w.min_offset)
                         cur.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(target)) + where, params)
                         self._copy(cur, target, tbl, w.frame, w.constants)
@@ -150,6 +153,14 @@ class PostgresWarehouse(Warehouse):
                 cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
                               None if lo == starts[-1] else -len(pgcopy.TRAILER)])
 
+    @staticmethod
+    def _ensure_leaves(cur, tbl: Table, frame: pd.DataFrame) -> None:
+        """Rows inserted through a partitioned parent need their partitions' leaves."""
+        if len(frame):
+            for instrument, day in frame[["instrument", "trading_date"]].astype(str).drop_duplicates().itertuples(
+                    index=False):
+                pgswap.ensure_leaf(cur, tbl.name, instrument, day)
+
     int16_reads = True
 
     @contextmanager
@@ -170,11 +181,9 @@ class PostgresWarehouse(Warehouse):
     def tx_insert(self, table_name, frame):
         tbl = table(table_name)
         cols = prepare(tbl, frame)
-        if tbl.name in self.declarative and len(frame):   # rows of a partition need its leaf
+        if tbl.name in self.declarative:
             with self.conn.cursor() as cur:
-                for instrument, day in frame[["instrument", "trading_date"]].astype(str).drop_duplicates().itertuples(
-                        index=False):
-                    pgswap.ensure_leaf(cur, tbl.name, instrument, day)
+                self._ensure_leaves(cur, tbl, frame)
         with self.conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 pgsql.Identifier(tbl.name), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols))) as cp:
             cp.write(pgcopy.encode(cols))
