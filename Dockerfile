@@ -10,3 +10,5 @@ WORKDIR /opt/marketdata
 COPY workspace.yaml dagster.yaml ./
 ENV DAGSTER_HOME=/opt/dagster_home
 RUN mkdir -p "$DAGSTER_HOME" /data && cp dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+# builds MARKETDATA_WAREHOUSE_URL from MARKETDATA_PG_* (password URL-encoded), then runs the command
+ENTRYPOINT ["python", "-m", "marketdata_assets.entrypoint"]

@@ -4,9 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 export MARKETDATA_VAR_DIR ?= var
-# first trading date of the sample data (sources/sierra/sample.py SAMPLE_DATES[0]): with the
+# first trading date of the sample data (testkit/sierra_sample.py SAMPLE_DATES[0]): with the
 # sample data, the date partitions start there instead of 2020-01-01
 SAMPLE_START := 2024-03-07
+# ...and its last one (SAMPLE_DATES[-1]): `make dev` ends the date partitions there, so the
+# space it shows is the sample's, mostly filled, instead of reaching today
+SAMPLE_END := 2024-03-12
 
 .PHONY: install demo dev test test-fast bench lint services clean
 
@@ -25,7 +28,7 @@ demo: install
 ## make dev: Dagster UI on http://127.0.0.1:3000 (DAGSTER_PORT) with the same configuration, sensors on,
 ## and the streaming sidecar when Redis answers
 dev: install
-	SAMPLE_START=$(SAMPLE_START) bash scripts/dev.sh
+	SAMPLE_START=$(SAMPLE_START) SAMPLE_END=$(SAMPLE_END) bash scripts/dev.sh
 
 ## make test: the whole suite against the real PostgreSQL and Redis (started if needed)
 test: install services lint

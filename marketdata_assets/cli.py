@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "sample-data":
-        from marketdata_assets.sources.sierra.sample import write_sample_data
+        from marketdata_assets.testkit.sierra_sample import write_sample_data
 
         for path in write_sample_data(args.dir, seed=args.seed):
             print(path)
-        from marketdata_assets.sources.sierra.depth_sample import write_sample_depth
+        from marketdata_assets.testkit.depth_sample import write_sample_depth
 
         for path in write_sample_depth(args.dir, f"{args.dir}/MarketDepthData", seed=args.seed):
             print(path)
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return sidecar_main(rest)
     if args.command == "fake-providers":
-        from marketdata_assets.fakeproviders import main as fake_main
         from marketdata_assets.settings import get_settings
+        from marketdata_assets.testkit.fakeproviders import main as fake_main
 
         if not any(a == "--port" or a.startswith("--port=") for a in rest):
             rest = ["--port", str(get_settings().fake_providers_port), *rest]
         return fake_main(rest)
     if args.command == "fake-gateway":
-        from marketdata_assets.fakegateway import main as gateway_main
+        from marketdata_assets.testkit.fakegateway import main as gateway_main
 
         return gateway_main(rest)
     if args.command == "bench":

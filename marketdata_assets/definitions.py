@@ -8,7 +8,7 @@ from marketdata_assets.defs.bars.assets import ohlc_bars
 from marketdata_assets.defs.bars.book import book_snapshots
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
-from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
+from marketdata_assets.defs.catalog.resources import AlertWebhookResource, MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
 from marketdata_assets.defs.features.assets import indicators
@@ -36,8 +36,7 @@ from marketdata_assets.defs.resources import (
 )
 from marketdata_assets.defs.sierra.assets import sierra_ticks
 from marketdata_assets.defs.sierra.depth import sierra_depth
-from marketdata_assets.defs.sierra.depth_sensor import sierra_depth_sensor
-from marketdata_assets.defs.sierra.jobs import sierra_chain_job
+from marketdata_assets.defs.sierra.jobs import sierra_chain_job, sierra_depth_job
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.defs.storage.assets import cold_archive
 from marketdata_assets.defs.storage.backups import (
@@ -64,34 +63,42 @@ automation_sensor = dg.AutomationConditionSensorDefinition(
     target=dg.AssetSelection.all(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=15,
+    # evaluated in the code server: the conditions end with DependencyNewer, a Python condition
+    # (defs/automation.py) that keeps a finished chain run from being requested a second time
+    use_user_code_server=True,
     description="Declarative automation: requests validated_ticks, validated_bars, ohlc_bars and indicators "
-                "for every partition whose upstream was updated (any date, not only the latest); ohlc_bars "
-                "waits while an upstream blocking check failed.",
+                "for every partition whose upstream was updated after it (any date, not only the latest); "
+                "ohlc_bars waits while an upstream blocking check failed.",
 )
 
 
-def resources() -> dict:
+def resources(settings: Settings) -> dict:
+    """The resources, configured when the Definitions are built: what comes from a secret is an
+    ``EnvVar`` (the UI names the variable, never the value)."""
+    webhook = dg.EnvVar("MARKETDATA_ALERT_WEBHOOK_URL") if settings.alert_webhook_url else None
     return {"warehouse": WarehouseResource(), "sierra": SierraResource(), "providers": ProvidersResource(),
-            "metadata_providers": MetadataProvidersResource(), "freshness": FreshnessResource(),
+            "metadata_providers": MetadataProvidersResource(), "alert_webhook": AlertWebhookResource(url=webhook),
+            "freshness": FreshnessResource(),
             "live": LiveStreamResource(), "depth": DepthResource(), "projectx": ProjectXResource(),
             "archive_store": ArchiveResource(), "backup_store": BackupResource()}
 
 
 def build_defs(settings: Settings | None = None) -> dg.Definitions:
     """The code location. Settings are read here, when the Definitions are built, never at
-    import: the date partitions start at ``MARKETDATA_PARTITIONS_START``."""
-    start = (settings or get_settings()).partitions_start
+    import: the date partitions run from ``MARKETDATA_PARTITIONS_START`` to ``MARKETDATA_PARTITIONS_END``
+    (unset: today)."""
+    settings = settings or get_settings()
     return dg.Definitions(
         assets=with_partitions_start([*SIERRA_ASSETS, *PROVIDER_ASSETS, *QUALITY_ASSETS, *CATALOG_ASSETS,
                                       *FEATURE_ASSETS, *DEPTH_ASSETS, *PROJECTX_ASSETS, *STORAGE_ASSETS],
-                                     start),
+                                     settings.partitions_start, settings.partitions_end),
         asset_checks=[*QUALITY_CHECKS, sidecar_heartbeat_check],
         sensors=[sierra_files_sensor, automation_sensor, provider_intraday_sensor, run_failure_webhook,
-                 sidecar_heartbeat_sensor, freshness_sensor, sierra_depth_sensor],
-        jobs=[sierra_chain_job, provider_chain_job, provider_bootstrap_job, reference_job, catalog_daily_job,
-              projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
+                 sidecar_heartbeat_sensor, freshness_sensor],
+        jobs=[sierra_chain_job, sierra_depth_job, provider_chain_job, provider_bootstrap_job, reference_job,
+              catalog_daily_job, projectx_bootstrap_job, cold_archive_job, warehouse_backup_job],
         schedules=[catalog_daily_schedule, archive_nightly, warehouse_backup_schedule],
-        resources=resources(),
+        resources=resources(settings),
         executor=dg.in_process_executor,
     )
 

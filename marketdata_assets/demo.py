@@ -52,7 +52,7 @@ def run_job(defs, name: str, instance, asset_selection=None, checks=(), **kwargs
 def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str, str]]:
     """(trading date, instrument) of every partition the files hold inside ``dates``; records
     outside them are reported here and quarantined by the partition that answers for them."""
-    from marketdata_assets.pipelines.sierra import file_dates
+    from marketdata_assets.pipelines.sierra.ticks import file_dates
     from marketdata_assets.sources.sierra.discovery import scan_directory
 
     out = []
@@ -71,7 +71,7 @@ def partitions_in(data_dir: Path, market_of, dates: DateRange) -> list[tuple[str
 def demo_settings(settings: Settings) -> Settings:
     """On the sample data, the date partitions start at its first date (unless
     ``MARKETDATA_PARTITIONS_START`` says otherwise), so the UI shows a mostly filled space."""
-    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+    from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 
     if "MARKETDATA_SIERRA_DATA_DIR" in os.environ or os.environ.get("MARKETDATA_PARTITIONS_START"):
         return settings
@@ -112,7 +112,7 @@ def summary(wh) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def quarantined_by_rule(wh) -> pd.DataFrame:
     """Quarantined rows per stage and rule (a row failing two rules counts for both)."""
-    from marketdata_assets.pipelines.quality import reason_counts
+    from marketdata_assets.transforms.quarantine import reason_counts
 
     by_reason = wh.query("SELECT stage, reason, COUNT(*) AS n FROM quarantine GROUP BY stage, reason")
     rows = []
@@ -133,7 +133,7 @@ def run_demo() -> int:
     live = start_live_demo(settings.var_dir)  # the sidecar's provider loop, beside everything below
     data_dir = settings.sierra_data_dir
     if "MARKETDATA_SIERRA_DATA_DIR" not in os.environ:
-        from marketdata_assets.sources.sierra.sample import write_sample_data
+        from marketdata_assets.testkit.sierra_sample import write_sample_data
 
         paths = write_sample_data(data_dir)
         print(f"sample data: {len(paths)} .scid files in {data_dir}")
@@ -156,7 +156,7 @@ def run_demo() -> int:
     from marketdata_assets.storage.warehouse import open_warehouse
 
     defs = build_defs(settings)  # the partitions start at the demo's MARKETDATA_PARTITIONS_START
-    res, quiet = resources(), QUIET
+    res, quiet = resources(settings), QUIET
     dates = date_range(build_market_partitions(settings.partitions_start))
     print(f"date partitions: {dates.first} to {dates.last} (MARKETDATA_PARTITIONS_START)")
     parts = partitions_in(data_dir, lambda i: market_for_instrument(i, settings.instrument_markets), dates)

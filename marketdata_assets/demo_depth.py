@@ -14,7 +14,7 @@ def write_demo_depth(data_dir) -> list:
     if "MARKETDATA_SIERRA_DATA_DIR" in os.environ:
         return []
     from marketdata_assets.settings import depth_settings
-    from marketdata_assets.sources.sierra.depth_sample import write_sample_depth
+    from marketdata_assets.testkit.depth_sample import write_sample_depth
 
     paths = write_sample_depth(data_dir, depth_settings().depth_dir)
     print(f"sample depth: {len(paths)} .depth files in {depth_settings().depth_dir}")

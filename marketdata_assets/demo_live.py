@@ -112,9 +112,9 @@ def run(out: Path) -> int:
         out.write_text(json.dumps({"skipped": f"Redis is not reachable ({why})", "prefix": prefix}))
         return 0
     from marketdata_assets.demo_providers import DEMO_KEY
-    from marketdata_assets.fakeproviders import FakeProviders
     from marketdata_assets.sidecar.providers import ProviderLoop
     from marketdata_assets.storage.live_reader import LiveCache
+    from marketdata_assets.testkit.fakeproviders import FakeProviders
 
     clock = DemoClock()
     with FakeProviders(port=0, clock=clock.time) as fake:
@@ -127,7 +127,7 @@ def run(out: Path) -> int:
                             journal_root=settings.var_dir / "live_demo" / "journal")
         start_minute = int(clock.time() // 60 * 60)
         result = asyncio.run(_run_loop(loop, fake, clock))
-    with LiveCache(settings.redis_url, prefix, tune_malloc=False) as cache:
+    with LiveCache(settings.redis_url, prefix) as cache:
         result["bars"] = _check_bars(cache, start_minute)
     result["prefix"] = prefix
     out.write_text(json.dumps(result))

@@ -20,7 +20,7 @@ DEMO_FIRST, DEMO_LAST = "2024-10-07", "2024-11-01"   # four CME weeks: ~27,600 1
 
 @contextmanager
 def fake_gateway_env():
-    from marketdata_assets.fakegateway import FakeGateway
+    from marketdata_assets.testkit.fakegateway import FakeGateway
 
     with FakeGateway(port=0) as server:
         env = {**server.settings_env(), "MARKETDATA_PROJECTX_USERNAME": "demo",
@@ -73,7 +73,10 @@ def run_projectx_demo(instance, resources: dict, quiet: dict) -> tuple[list[str]
 
 
 LIVE_START = "2024-11-01T14:00:00+00:00"   # inside DEMO_LAST's session, so batch bars exist to compare
-LIVE_SECONDS, LIVE_SPEED = 6.0, 60.0       # one feed minute per wall second
+LIVE_SPEED = 120.0                          # two feed minutes per wall second
+LIVE_MINUTES = 4                            # feed minutes streamed: 3+ closed 1m bars to compare
+LIVE_STALL_S = "1"                          # MARKETDATA_PROJECTX_STALL_SECONDS for the session
+STEP_TIMEOUT_S = 20.0
 
 
 def _redis_up(url: str) -> bool:
@@ -88,8 +91,22 @@ def _redis_up(url: str) -> bool:
         return False
 
 
+async def _until(predicate, timeout: float = STEP_TIMEOUT_S) -> bool:
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
 async def _live_session(cfg, server) -> dict:
-    """The sidecar (in this process) fed by the hub for LIVE_SECONDS: one drop, one stall."""
+    """The sidecar (in this process) fed by the hub: a forced drop as soon as trades flow, a
+    stall once its gap is filled, and on until LIVE_MINUTES feed minutes have streamed.
+    Each step waits for what it needs (no fixed sleeps); a step that does not happen within
+    STEP_TIMEOUT_S moves on, and the checks after the session report it."""
     import asyncio
 
     from marketdata_assets.settings import get_settings
@@ -100,11 +117,13 @@ async def _live_session(cfg, server) -> dict:
     source = ProjectXInput(get_settings(), cfg.projectx, cfg.data_dir, kick=runner.watcher.kick)
     tasks = [asyncio.create_task(runner.run()), asyncio.create_task(source.run())]
     try:
-        await asyncio.sleep(1.5)
+        await _until(lambda: source.messages["trade"] >= 3 and source.last_message_us is not None)
+        first_minute = source.last_message_us // 60_000_000
         server.set_fault("hub", "drop", count=1)
-        await asyncio.sleep(1.5)
+        await _until(lambda: len(source.backfills) >= 1)
         server.set_fault("hub", "stall", delay_s=60, count=1)
-        await asyncio.sleep(LIVE_SECONDS - 3.0)
+        await _until(lambda: source.stalls >= 1 and len(source.backfills) >= 2)
+        await _until(lambda: source.last_message_us // 60_000_000 >= first_minute + LIVE_MINUTES)
     finally:
         tasks[1].cancel()
         await asyncio.gather(tasks[1], return_exceptions=True)
@@ -124,18 +143,19 @@ def run_live_demo(instance, resources: dict, quiet: dict) -> tuple[list[str], di
     from marketdata_assets.defs.live.journal import live_ticks
     from marketdata_assets.defs.partitions import key_for
     from marketdata_assets.defs.quality.assets import validated_ticks
-    from marketdata_assets.fakegateway import FakeGateway
-    from marketdata_assets.fakegateway.feed import FeedClock
     from marketdata_assets.settings import Secret, get_settings
     from marketdata_assets.sidecar.config import SidecarConfig
     from marketdata_assets.storage.live_reader import LiveCache
     from marketdata_assets.storage.warehouse import open_warehouse
+    from marketdata_assets.testkit.fakegateway import FakeGateway
+    from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
     settings = get_settings()
     if not _redis_up(settings.redis_url):
         return [], {"skipped": f"no Redis at {settings.redis_url}"}
     prefix, journal_dir = "demo-projectx", settings.journal_dir / "projectx"
-    (journal_dir / f"{DEMO_INSTRUMENT}.scid").unlink(missing_ok=True)
+    for suffix in (".scid", ".jsonl"):   # the tick feed and the hub journal of an earlier demo
+        (journal_dir / f"{DEMO_INSTRUMENT}{suffix}").unlink(missing_ok=True)
     with LiveCache(settings.redis_url, prefix) as cache:
         stale = list(cache.redis.scan_iter(f"{prefix}:*"))
         if stale:
@@ -146,7 +166,7 @@ def run_live_demo(instance, resources: dict, quiet: dict) -> tuple[list[str], di
                         projectx=(DEMO_INSTRUMENT,))
     journal_dir.mkdir(parents=True, exist_ok=True)
     with FakeGateway(feed=FeedClock(datetime.fromisoformat(LIVE_START), LIVE_SPEED)) as server:
-        env = {**server.settings_env(), "MARKETDATA_PROJECTX_STALL_SECONDS": "1",
+        env = {**server.settings_env(), "MARKETDATA_PROJECTX_STALL_SECONDS": LIVE_STALL_S,
                "MARKETDATA_PROJECTX_USERNAME": "demo", "MARKETDATA_PROJECTX_API_KEY": "demo-key"}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)

@@ -22,8 +22,8 @@ def fake_provider_resources():
     """The fake server running, and the provider resources pointing at it."""
     from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
     from marketdata_assets.defs.providers.resources import KEYED, ProvidersResource
-    from marketdata_assets.fakeproviders import FakeProviders
-    from marketdata_assets.fakeproviders.server import PROVIDERS
+    from marketdata_assets.testkit.fakeproviders import FakeProviders
+    from marketdata_assets.testkit.fakeproviders.server import PROVIDERS
 
     with FakeProviders(port=0) as server:
         server.set_fault("yahoo", "429", retry_after=0)

@@ -154,6 +154,8 @@ class Settings:
     query_max_tick_days: int = 7
     # first date of the date partitions (ISO); records before it are quarantined, not loaded
     partitions_start: str = "2020-01-01"
+    # last date of the date partitions (ISO), None: today (UTC); records after it are quarantined
+    partitions_end: str | None = None
 
     def provider(self, name: str) -> ProviderSettings:
         try:
@@ -240,6 +242,7 @@ def get_settings() -> Settings:
         query_max_days=_int("MARKETDATA_QUERY_MAX_DAYS", 366),
         query_max_tick_days=_int("MARKETDATA_QUERY_MAX_TICK_DAYS", 7),
         partitions_start=_date("MARKETDATA_PARTITIONS_START", "2020-01-01"),
+        partitions_end=_date("MARKETDATA_PARTITIONS_END", "") if _env("MARKETDATA_PARTITIONS_END") else None,
     )
 
 

@@ -67,7 +67,7 @@ def warehouse(warehouse_url):
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """The standard sample .scid files (read-only: copy before modifying)."""
-    from marketdata_assets.sources.sierra.sample import write_sample_data
+    from marketdata_assets.testkit.sierra_sample import write_sample_data
 
     out = tmp_path_factory.mktemp("sample")
     write_sample_data(out)

@@ -3,6 +3,7 @@ YAML; `make lint` also runs `docker compose config` when a compose tool is insta
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -30,11 +31,67 @@ def test_host_ports_bind_localhost_and_can_be_moved():
             assert re.fullmatch(r"127\.0\.0\.1:\$\{[A-Z_]+:-\d+\}:\d+", port), (name, port)
 
 
-def test_the_database_password_never_sits_inside_a_url():
+def test_the_app_services_pass_the_warehouse_connection_in_parts_for_the_entrypoint_to_encode():
     for name in ("dagster-webserver", "dagster-daemon", "sidecar"):
-        url = env(name)["MARKETDATA_WAREHOUSE_URL"]
-        assert "POSTGRES_PASSWORD" not in url and ":" not in url.split("@")[0].removeprefix("postgresql://"), url
-        assert env(name)["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
+        assert "MARKETDATA_WAREHOUSE_URL" not in env(name) and "PGPASSWORD" not in env(name)
+        assert env(name)["MARKETDATA_PG_PASSWORD"].startswith("${POSTGRES_PASSWORD")
+        assert {env(name)[k] for k in ("MARKETDATA_PG_USER", "MARKETDATA_PG_DB")} == {"marketdata"}
+        assert env(name)["MARKETDATA_PG_HOST"] == "timescaledb"
+    assert 'ENTRYPOINT ["python", "-m", "marketdata_assets.entrypoint"]' in (ROOT / "Dockerfile").read_text()
+
+
+PASSWORD = "p@ss:w/rd%2F#frag ?x=1&"   # every character that would break a URL left unencoded
+
+
+def test_the_entrypoint_url_encodes_the_password_so_libpq_reads_it_back_unchanged():
+    from psycopg.conninfo import conninfo_to_dict
+
+    from marketdata_assets.entrypoint import with_warehouse_url
+
+    env = with_warehouse_url({"MARKETDATA_PG_HOST": "timescaledb", "MARKETDATA_PG_PORT": "5432",
+                              "MARKETDATA_PG_USER": "marketdata", "MARKETDATA_PG_PASSWORD": PASSWORD,
+                              "MARKETDATA_PG_DB": "marketdata"})
+
+    url = env["MARKETDATA_WAREHOUSE_URL"]
+    assert PASSWORD not in url and url.startswith("postgresql://marketdata:p%40ss%3Aw%2Frd%252F%23frag")
+    assert conninfo_to_dict(url) == {"host": "timescaledb", "port": "5432", "user": "marketdata",
+                                     "password": PASSWORD, "dbname": "marketdata"}
+
+
+def test_the_entrypoint_leaves_a_given_url_alone_and_builds_none_without_every_part():
+    from marketdata_assets.entrypoint import with_warehouse_url
+
+    given = {"MARKETDATA_WAREHOUSE_URL": "sqlite:///x.db", "MARKETDATA_PG_HOST": "h", "MARKETDATA_PG_USER": "u",
+             "MARKETDATA_PG_PASSWORD": "p", "MARKETDATA_PG_DB": "d"}
+
+    assert with_warehouse_url(dict(given))["MARKETDATA_WAREHOUSE_URL"] == "sqlite:///x.db"
+    assert "MARKETDATA_WAREHOUSE_URL" not in with_warehouse_url({"MARKETDATA_PG_HOST": "h", "MARKETDATA_PG_USER": "u"})
+
+
+def test_the_entrypoint_runs_the_command_with_a_url_that_opens_the_real_warehouse(pg_database):
+    """Against the real PostgreSQL (trust auth here, so the password is carried but not checked):
+    the command the entrypoint execs opens the warehouse through the encoded URL."""
+    import subprocess
+    import sys
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(pg_database)
+    env = {"PATH": os.environ["PATH"], "MARKETDATA_PG_HOST": parts.hostname, "MARKETDATA_PG_PORT": str(parts.port),
+           "MARKETDATA_PG_USER": parts.username, "MARKETDATA_PG_PASSWORD": PASSWORD,
+           "MARKETDATA_PG_DB": parts.path.lstrip("/")}
+    probe = ("import os; from psycopg.conninfo import conninfo_to_dict; "
+             "from marketdata_assets.settings import get_settings; "
+             "from marketdata_assets.storage.warehouse import open_warehouse; "
+             "url = get_settings().warehouse_url; wh = open_warehouse(url); "
+             "print(wh.conn.execute('SELECT current_database()').fetchone()[0], wh.count('ticks')); "
+             "print(conninfo_to_dict(url)['password'] == os.environ['MARKETDATA_PG_PASSWORD'])")
+
+    done = subprocess.run([sys.executable, "-m", "marketdata_assets.entrypoint", sys.executable, "-c", probe],
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+
+    database, ticks, password_kept = done.stdout.split()
+    # the scratch database is shared by this test process: other tests may have left ticks in it
+    assert (database, password_kept) == (parts.path.lstrip("/"), "True") and ticks.isdigit()
 
 
 def test_dagster_and_the_sidecar_share_the_data_folder_and_the_compute_logs():

@@ -23,10 +23,15 @@ else
     echo "Redis not reachable (MARKETDATA_REDIS_URL): no streaming sidecar; the live_stream check warns"
 fi
 
-# with the sample data, the date partitions start at its first date (SAMPLE_START from the
-# Makefile) unless MARKETDATA_PARTITIONS_START says otherwise
-if [ -z "${MARKETDATA_PARTITIONS_START:-}" ] && [ -z "${MARKETDATA_SIERRA_DATA_DIR:-}" ] && [ -n "${SAMPLE_START:-}" ]; then
-    export MARKETDATA_PARTITIONS_START="$SAMPLE_START"
+# with the sample data, the date partitions run from its first to its last date (SAMPLE_START,
+# SAMPLE_END from the Makefile) unless MARKETDATA_PARTITIONS_START / _END say otherwise
+if [ -z "${MARKETDATA_SIERRA_DATA_DIR:-}" ]; then
+    if [ -z "${MARKETDATA_PARTITIONS_START:-}" ] && [ -n "${SAMPLE_START:-}" ]; then
+        export MARKETDATA_PARTITIONS_START="$SAMPLE_START"
+    fi
+    if [ -z "${MARKETDATA_PARTITIONS_END:-}" ] && [ -n "${SAMPLE_END:-}" ]; then
+        export MARKETDATA_PARTITIONS_END="$SAMPLE_END"
+    fi
 fi
 
 DAGSTER_HOME="$(cd "$VAR" && pwd)/dagster" $BIN/dagster dev -h 127.0.0.1 -p "$PORT" -w workspace.yaml

@@ -33,7 +33,7 @@ def ticks(count: int) -> pd.DataFrame:
     return pd.DataFrame({
         "instrument": INSTRUMENT, "ts": pd.to_datetime(T0 + i * 50, unit="us", utc=True), "trading_date": DAY,
         "kind": "trade", "price": 5000.0 + (i % 40) * 0.25, "size": 1 + i % 5, "bid": 4999.75, "ask": 5000.25,
-        "side": np.where(i % 2 == 0, "buy", "sell"), "num_trades": 1, "sub_trade": 0, "quality_score": 1.0,
+        "aggressor": np.where(i % 2 == 0, 1, 2).astype(np.int16), "num_trades": 1, "sub_trade": 0, "quality_score": 1.0,
         "source": "/data/ESH24.scid", "source_offset": 56 + 40 * i, "run_id": "bench"})
 
 

@@ -50,7 +50,7 @@ def write_days(path: Path, days: list[date], per_day: int) -> None:
     """``per_day`` trades in each day's session, one file, in time order."""
     from marketdata_assets.bench.sierra import DAY
     from marketdata_assets.model.sessions import market_for_instrument
-    from marketdata_assets.sources.sierra.sample import write_scid
+    from marketdata_assets.sources.sierra.scid_writer import write_scid
 
     market = market_for_instrument(INSTRUMENT)
     base = synthetic_records(per_day)

@@ -2,9 +2,9 @@
 
 The sidecar runs as its own process (HTTP face on 127.0.0.1, a token from the environment);
 a writer process appends tick records at 10k ticks/s, each stamped with the wall clock when
-it is written (``sidecar.bench.write``). In this process, one WebSocket client subscribed to
+it is written (``bench.sidecar.write``). In this process, one WebSocket client subscribed to
 the instrument's ``forming`` events (the 1m bar after every batch, with ``last_ts_us``) and,
-in the same run, the append→Redis observer of ``sidecar.bench`` on the tick stream.
+in the same run, the append→Redis observer of ``bench.sidecar`` on the tick stream.
 
 A tick's ``/ws`` latency is the arrival of the first ``forming`` 1m bar whose ``last_ts_us``
 is at or after the tick's time, minus that time: when the client could first draw a bar
@@ -107,9 +107,9 @@ def _record_times(path: Path, sc_epoch_us: int) -> np.ndarray:
 
 
 def _run(rate: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    from marketdata_assets.bench import sidecar as sidecar_bench
     from marketdata_assets.settings import get_settings
-    from marketdata_assets.sidecar import bench as sidecar_bench
-    from marketdata_assets.sources.sierra.sample import header_bytes
+    from marketdata_assets.sources.sierra.scid_writer import header_bytes
 
     url = get_settings().redis_url
     prefix, token, port = f"bench-{uuid.uuid4().hex[:8]}", secrets.token_hex(16), _free_port()
@@ -135,7 +135,7 @@ def _run(rate: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
             observer = threading.Thread(target=lambda: redis_lat.extend(sidecar_bench._observe(
                 url, f"{prefix}:ticks:{INSTRUMENT}", expected, False, seconds + 30)))
             observer.start()
-            subprocess.run([sys.executable, "-m", "marketdata_assets.sidecar.bench", "write", str(path),
+            subprocess.run([sys.executable, "-m", "marketdata_assets.bench.sidecar", "write", str(path),
                             str(rate), str(seconds)], check=True, env=env)
             observer.join()
             time.sleep(0.2)   # the last bars in flight

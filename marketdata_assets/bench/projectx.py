@@ -3,9 +3,9 @@ measured in the same run:
 
 - ``projectx_hub_to_redis_latency_p50/p99``: from the fake hub sending a trade (stamped
   with the wall clock as it is sent, 1 ms send loop) to the trade being readable in Redis
-  (a blocked ``XREAD`` wakes up), through the sidecar subprocess with ``--projectx``
-  (pysignalr → journal → tail → Redis), beside the ``.scid`` path's append → Redis latency
-  of the same sidecar (``sidecar.bench``), at the same tick rate.
+  (a blocked ``XREAD`` wakes up), through the sidecar subprocess with ``--projectx`` (pysignalr
+  → hub journal line → decoder → tick feed → tail → Redis), beside the ``.scid`` path's append → Redis latency
+  of the same sidecar (``bench.sidecar``), at the same tick rate.
 - ``projectx_hub_sustained_ticks_per_s``: trades per second the sidecar journals and commits
   to Redis while the hub pushes as fast as it can, beside a bare pysignalr client that only
   counts what it receives from the same hub (the protocol's own ceiling here).
@@ -51,7 +51,7 @@ def _gateway(rate: float):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "marketdata_assets.fakegateway", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "marketdata_assets.testkit.fakegateway", "--port", str(port),
                              "--load-rate", str(rate), "--tick-ms", "1", "--log-level", "WARNING"])
     url = f"http://127.0.0.1:{port}"
     try:
@@ -72,7 +72,7 @@ def _gateway(rate: float):
 
 def _with_hub(rate: float, body):
     """Run ``body(prefix, url, client)`` with the sidecar fed by a hub pushing ``rate`` trades/s."""
-    from marketdata_assets.sidecar.bench import _drop, _redis
+    from marketdata_assets.bench.sidecar import _drop, _redis
 
     url = get_settings().redis_url
     prefix = f"bench-px-{uuid.uuid4().hex[:8]}"
@@ -89,7 +89,7 @@ def _with_hub(rate: float, body):
 
 
 def hub_latency(rate: float, seconds: float) -> np.ndarray:
-    from marketdata_assets.sidecar.bench import _observe
+    from marketdata_assets.bench.sidecar import _observe
 
     warmup = int(rate * WARMUP_S)
 
@@ -157,7 +157,7 @@ def bare_client_rate(seconds: float) -> float:
 
 
 def run(scale: float = 1.0) -> list[Result]:
-    from marketdata_assets.sidecar.bench import _latency
+    from marketdata_assets.bench.sidecar import _latency
 
     rate, seconds = 2_000.0, max(1.0, 5.0 * scale)
     hub = hub_latency(rate, seconds)

@@ -65,9 +65,9 @@ def run(cycles: int = 200) -> list[Result]:
 
     import redis
 
-    from marketdata_assets.fakeproviders import FakeProviders
     from marketdata_assets.settings import get_settings
     from marketdata_assets.sidecar.providers import ProviderLoop
+    from marketdata_assets.testkit.fakeproviders import FakeProviders
 
     smap = _symbols()
     instruments = tuple(smap.generics)

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.bench.core import Result, best_of, throughput
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US, read_scid
+from marketdata_assets.testkit.sierra_sample import write_scid
 from marketdata_assets.transforms.aggregation import bars_from_trades
 
 DAY = date(2024, 3, 11)
@@ -46,7 +47,7 @@ def ticks_frame(rec: np.ndarray) -> pd.DataFrame:
         "instrument": INSTRUMENT, "ts": ts, "trading_date": str(DAY), "kind": "trade",
         "price": rec["close"].astype(np.float64), "size": rec["total_volume"].astype(np.int64),
         "bid": rec["low"].astype(np.float64), "ask": rec["high"].astype(np.float64),
-        "side": np.where(rec["ask_volume"] > 0, "buy", "sell").astype(object),
+        "aggressor": np.where(rec["ask_volume"] > 0, aggressor.BUY, aggressor.SELL).astype(np.int16),
         "num_trades": np.ones(n, np.int64), "sub_trade": np.zeros(n, np.int16), "quality_score": 1.0,
         "source": "bench", "source_offset": np.arange(n, dtype=np.int64) * 40 + 56, "run_id": "bench",
     })
@@ -160,7 +161,7 @@ def bench_sqlite_write(work: Path, n: int) -> Result:
 def bench_bars(n: int) -> Result:
     rec = synthetic_records(n)
     market = market_for_instrument(INSTRUMENT)
-    trades = ticks_frame(rec)[["ts", "price", "size", "side", "num_trades"]]
+    trades = ticks_frame(rec)[["ts", "price", "size", "aggressor", "num_trades"]]
     ts = (rec["dt"] - SC_EPOCH_US).astype(np.int64)
     price = rec["close"].astype(np.float64)
     size = rec["total_volume"].astype(np.float64)

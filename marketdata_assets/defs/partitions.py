@@ -7,10 +7,12 @@ are *pending* until their partition exists (the sensor retries the file; see
 ``transforms/partition_dates.py``), neither requested nor quarantined. Dimension names sort as ``date|instrument``, so the CLI
 key is ``2024-01-02|ESZ24``.
 
-The first date is ``MARKETDATA_PARTITIONS_START`` (default :data:`DATE_START`). It is read
-when the Definitions are built, never at import: the assets are declared with
+The first date is ``MARKETDATA_PARTITIONS_START`` (default :data:`DATE_START`), the last one
+``MARKETDATA_PARTITIONS_END`` when set (``make dev`` sets both to the sample data's dates, so
+its space is the sample's and mostly filled; unset: today, with tomorrow pending). They are
+read when the Definitions are built, never at import: the assets are declared with
 :data:`market_partitions` (default start) and :func:`with_partitions_start` gives the
-built Definitions' assets the configured one. Records dated outside the partition set
+built Definitions' assets the configured ones. Records dated outside the partition set
 are quarantined (``timestamp_out_of_range``), never silently dropped.
 
 Keys of the dynamic ``instrument`` dimension can be added from the UI; an invalid one
@@ -35,23 +37,27 @@ DATE_DESCRIPTION = ("date is the instrument's trading date (its market's session
 instrument_partitions = dg.DynamicPartitionsDefinition(name="instrument")
 
 
-def date_partitions(start: str = DATE_START) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)
+def date_partitions(start: str = DATE_START, end: str | None = None) -> dg.DailyPartitionsDefinition:
+    """Daily dates from ``start`` to ``end`` (both included), or to today's UTC date."""
+    if end is None:
+        return dg.DailyPartitionsDefinition(start_date=start, end_offset=1)
+    return dg.DailyPartitionsDefinition(start_date=start,
+                                        end_date=(date.fromisoformat(end) + timedelta(days=1)).isoformat())
 
 
-def build_market_partitions(start: str = DATE_START) -> dg.MultiPartitionsDefinition:
-    return dg.MultiPartitionsDefinition({"date": date_partitions(start), "instrument": instrument_partitions})
+def build_market_partitions(start: str = DATE_START, end: str | None = None) -> dg.MultiPartitionsDefinition:
+    return dg.MultiPartitionsDefinition({"date": date_partitions(start, end), "instrument": instrument_partitions})
 
 
 market_partitions = build_market_partitions()
 
 
-def with_partitions_start(assets: Iterable, start: str) -> list:
+def with_partitions_start(assets: Iterable, start: str, end: str | None = None) -> list:
     """``assets`` with :data:`market_partitions` replaced, on each asset and on its checks,
-    by the same partitions starting at ``start`` (ISO date), and with definition metadata
+    by the same partitions from ``start`` to ``end`` (ISO dates; no end: today), and with definition metadata
     ``partition_date`` saying what the ``date`` dimension means (the UI shows it). Called
     when the Definitions are built; anything else passes through unchanged."""
-    new = build_market_partitions(start)
+    new = build_market_partitions(start, end)
     out = []
     for a in assets:
         if isinstance(a, dg.AssetsDefinition) and a.partitions_def == market_partitions:
@@ -67,11 +73,15 @@ def with_partitions_start(assets: Iterable, start: str) -> list:
 
 
 def date_range(partitions_def: dg.PartitionsDefinition | None = None) -> DateRange:
-    """The dates of the partition set now (first and last included), with tomorrow pending."""
+    """The dates of the partition set now (first and last included), with tomorrow pending
+    when the set grows with the calendar (no fixed end: after a fixed end nothing is pending,
+    later records are out of range)."""
     multi = partitions_def if isinstance(partitions_def, dg.MultiPartitionsDefinition) else market_partitions
     daily = multi.get_partitions_def_for_dimension("date")
     last = date.fromisoformat(daily.get_last_partition_key())
-    return DateRange(date.fromisoformat(daily.get_first_partition_key()), last, last + timedelta(days=1))
+    growing = getattr(daily, "end", None) is None
+    return DateRange(date.fromisoformat(daily.get_first_partition_key()), last,
+                     last + timedelta(days=1) if growing else None)
 
 
 def valid_instruments(keys: Iterable[str], log=None) -> list[str]:

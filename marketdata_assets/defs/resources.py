@@ -26,16 +26,25 @@ class WarehouseResource(dg.ConfigurableResource):
 
 class SierraResource(dg.ConfigurableResource):
     """Where the `.scid` files are, and the instruments' markets; `data_dir` defaults to
-    `MARKETDATA_SIERRA_DATA_DIR`."""
+    `MARKETDATA_SIERRA_DATA_DIR`, `instrument_markets` to `MARKETDATA_INSTRUMENT_MARKETS`."""
 
     data_dir: str | None = Field(default=None, description=(
         "Directory of Sierra Chart .scid files. Unset: MARKETDATA_SIERRA_DATA_DIR (var/sierra)."))
+    instrument_markets: dict[str, str] | None = Field(default=None, description=(
+        "Instrument or root → market overrides of the reference data (e.g. {\"MYFX\": \"FX\"}). "
+        "Unset: MARKETDATA_INSTRUMENT_MARKETS (none)."))
 
     def directory(self) -> Path:
         return Path(self.data_dir) if self.data_dir else get_settings().sierra_data_dir
 
+    def markets(self) -> dict[str, str]:
+        """The instrument → market overrides in effect."""
+        if self.instrument_markets is not None:
+            return dict(self.instrument_markets)
+        return get_settings().instrument_markets
+
     def market(self, instrument: str) -> Market:
-        return market_for_instrument(instrument, get_settings().instrument_markets)
+        return market_for_instrument(instrument, self.markets())
 
 
 class FreshnessResource(dg.ConfigurableResource):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -117,25 +116,3 @@ def load_projectx_bars(wh: Warehouse, client: ProjectXClient, instrument: str, m
             loads.append(ProjectXLoad(instrument, d, len(raw), contract_id, note,
                                       sorted(set(raw["request"])) if len(raw) else []))
     return loads
-
-
-def journal_source(instrument: str) -> str:
-    """``raw_ticks.source`` (and checkpoint key) of replayed hub ticks: ``projectx:ESZ24``."""
-    return f"{PROVIDER}:{instrument}"
-
-
-def load_journal(wh: Warehouse, journal_dir: Path, instrument: str, market: Market, trading_date: date,
-                 run_id: str, full_refresh: bool = False):
-    """The sidecar's hub journal of ``instrument`` → ``raw_ticks`` of the trading date, by the
-    ``.scid`` reader and its checkpoint: records appended since the last replay are added in
-    one transaction with the checkpoint, so replaying again (after sidecar restarts, a kill -9
-    and its torn last record, or a re-run) never adds a record twice."""
-    from marketdata_assets.pipelines.sierra import load_raw
-    from marketdata_assets.sidecar.journal import journal_path
-
-    path = journal_path(journal_dir, instrument)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no ProjectX journal for {instrument} (is the sidecar running with "
-                                f"--projectx {instrument}?)")
-    return load_raw(wh, path, instrument, market, trading_date, run_id, full_refresh=full_refresh,
-                    source=journal_source(instrument))

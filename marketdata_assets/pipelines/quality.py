@@ -1,64 +1,45 @@
-"""Quality plumbing shared by the validation steps, and the provider-bar validation step.
+"""Partition-level steps of the quality domain: ``validate`` (``raw_ticks`` → ``ticks`` /
+``base_bars`` origin ``sierra``, asset ``validated_ticks``), ``validate_provider_bars``
+(``raw_bars`` → ``base_bars`` origin ``provider``, asset ``validated_bars``), and the
+warm-ups they read from earlier partitions (hot or archived).
 
-Routing (which row is kept, which is quarantined) is done by :mod:`transforms.quality`.
-This module turns its reports into what the platform stores and shows:
-
-* ``quarantine`` rows (stage, source, offset, raw values as JSON, ``;``-joined reason);
-* one :class:`Verdict` per asset check of a partition, with this policy:
-
-  - a **blocking** rule's check *fails* when the rule fires on a row and the rule is one
-    that must never fire (:data:`NEVER_FIRE`: the loader or the partition mapping is
-    broken, not the market data), or when the rows it quarantined exceed ``max_share``
-    of the partition (a systematic fault: wrong tick size, calendar or decoder). A few
-    bad prints below that share are the quarantine doing its job: the check *passes*
-    and reports how many rows it quarantined;
-  - a **warn** rule's check warns whenever it fires (rows are kept, scored down);
-  - ``quarantined_share`` (blocking) fails when all quarantined rows together exceed
-    ``max_share``; ``bad_ticks`` (warn) reports the statistical bad-tick flags.
-
-No Dagster here: the assets turn verdicts into ``AssetCheckResult``s.
+Routing (which row is kept, which is quarantined) is :mod:`transforms.quality`; the
+``quarantine`` rows are :mod:`transforms.quarantine`; the verdict policy (which check
+passes, warns or fails) and the partition score are :mod:`transforms.verdicts`. This module
+reads the input partition, calls them, and rewrites the output partitions.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from marketdata_assets.errors import MarketDataError
+from marketdata_assets.errors import CorruptFile, MarketDataError
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.pipelines.steps import StepResult, time_range
+from marketdata_assets.sources.sierra.scid import probe_scid, read_scid_where
 from marketdata_assets.storage.warehouse import PartitionWrite, Warehouse, partition_scope
 from marketdata_assets.transforms import badticks
-from marketdata_assets.transforms.expectations import (
-    BAR_RULES,
-    BLOCKING,
-    EXPECTATION_TABLE,
-    TICK_RULES,
-    severity,
+from marketdata_assets.transforms.normalize import as_dates, raw_frame, split_raw, ts_us
+from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, assess_bars, assess_ticks
+from marketdata_assets.transforms.quarantine import (
+    BAR_VALUES,
+    PROVIDER_BAR_VALUES,
+    TICK_VALUES,
+    quarantine_rows,
+    reason_counts,
 )
-from marketdata_assets.transforms.quality import DEFAULT_PARAMS, QualityParams, QualityReport, assess_bars
-
-DEFAULT_MAX_SHARE = 0.01
-QUARANTINED_SHARE = "quarantined_share"
-BAD_TICKS = "bad_ticks"
-# blocking rules whose single firing fails the partition: the row could only come from a broken
-# loader or partition mapping (keys are set by our code, not by the market)
-NEVER_FIRE = frozenset({"null_instrument", "null_ts", "null_trading_date", "null_kind", "wrong_trading_date"})
-EXTRA_CHECKS = {
-    QUARANTINED_SHARE: (BLOCKING, "the share of the partition's rows quarantined by any rule or extreme bad-tick "
-                                  "flag; above max_share the fault is systematic, not a few bad prints"),
-    BAD_TICKS: ("warn", "statistical bad-tick flags (jumps, spikes, frozen prices, out of order); extreme ones "
-                        "are quarantined, the others lower the row's quality_score"),
-}
-TICK_VALUES = ["ts", "kind", "price", "size", "bid", "ask", "side", "num_trades"]
-BAR_VALUES = ["ts", "open", "high", "low", "close", "volume", "num_trades"]
-PROVIDER_BAR_VALUES = ["ts", "timeframe", "open", "high", "low", "close", "volume", "provider", "request"]
+from marketdata_assets.transforms.verdicts import (
+    DEFAULT_MAX_SHARE,
+    Verdict,
+    check_rules,
+    partition_score,
+    verdicts,
+)
 
 
 class ReconciliationError(MarketDataError):
@@ -68,21 +49,6 @@ class ReconciliationError(MarketDataError):
         super().__init__(f"{instrument} {trading_date}: raw {raw} != kept {kept} + quarantined {quarantined}")
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What one asset check says about one partition."""
-
-    name: str
-    blocking: bool
-    status: str                  # "pass" | "warn" | "fail"
-    description: str
-    metadata: dict = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "pass"
-
-
 @dataclass
 class ValidationResult(StepResult):
     verdicts: list[Verdict] = field(default_factory=list)
@@ -90,139 +56,108 @@ class ValidationResult(StepResult):
     quarantined: int = 0
 
 
-# -- quarantine -----------------------------------------------------------------------------
-def _json_value(v):
-    """A value as strict JSON: timestamps as ISO text, NaN as null, ±inf as the text
-    "inf"/"-inf" (JSON has neither and PostgreSQL's jsonb refuses them), numpy scalars as Python."""
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else str(v)
-    return v
+# -- Sierra ticks and bars ----------------------------------------------------------------
+_RAW_PROOF = ("SELECT source, COUNT(*) AS n, MIN(source_offset) AS lo, MAX(source_offset) AS hi, "
+              "SUM(source_offset) AS offsets, SUM(total_volume) AS volume FROM raw_ticks "
+              "WHERE instrument = %(instrument)s AND trading_date = %(trading_date)s GROUP BY source")
 
 
-def quarantine_rows(rejected: pd.DataFrame, stage: str, instrument: str, trading_date: date | str,
-                    run_id: str, value_columns: list[str]) -> pd.DataFrame:
-    """``quarantine`` rows of the rejected candidates (``reason`` column from the routing)."""
-    raw = [{k: _json_value(v) for k, v in row.items()}
-           for row in rejected[value_columns].astype(object).to_dict(orient="records")]
-    offsets = rejected["source_offset"] if "source_offset" in rejected else pd.Series([None] * len(rejected))
-    return pd.DataFrame({
-        "stage": stage, "instrument": instrument, "trading_date": str(trading_date),
-        "ts": rejected["ts"].array if len(rejected) else pd.Series(dtype="datetime64[us, UTC]"),
-        "source": rejected["source"].to_numpy(dtype=object),
-        "source_offset": pd.array(offsets.to_numpy(), dtype="Int64"),
-        "reason": rejected["reason"].to_numpy(dtype=object), "raw": raw, "run_id": run_id,
-    })
+def raw_from_file(wh: Warehouse, instrument: str, market: Market, trading_date: date,
+                  run_id: str) -> pd.DataFrame | None:
+    """The partition's ``raw_ticks`` rows decoded again from their ``.scid`` file (the audit
+    trail: same file, same byte offsets), which costs a fraction of reading them back from
+    the warehouse; None unless the file is provably the one ``raw_ticks`` was loaded from:
+    one source, its checkpoint's fingerprint and size, and the same row count, byte offsets
+    (min, max, sum) and total volume as the warehouse's rows (one aggregate query)."""
+    proof = wh.query(_RAW_PROOF, {"instrument": instrument, "trading_date": str(trading_date)})
+    if len(proof) != 1:
+        return None
+    p = proof.iloc[0]
+    cp = wh.get_checkpoint(p["source"], trading_date)
+    path = Path(p["source"])
+    try:
+        _, size, fingerprint = probe_scid(path)
+    except (CorruptFile, OSError):
+        return None
+    if cp is None or fingerprint != cp.fingerprint or size < cp.byte_offset:
+        return None
+    lo, hi = market.window_us(trading_date)
+    day = np.datetime64(trading_date, "D")
+    chunk = read_scid_where(path, lambda ts: np.flatnonzero((ts >= lo) & (ts < hi)), end_offset=cp.byte_offset)
+    records = chunk.records
+    records = records[market.trading_dates(ts_us(records["ts"])) == day] if len(records) else records
+    offsets = records["byte_offset"].to_numpy()
+    if len(records) != int(p["n"]) or not len(records) or (
+            int(offsets.min()), int(offsets.max()), int(offsets.sum()),
+            int(records["total_volume"].to_numpy().astype(np.int64).sum())) != tuple(
+            int(p[k]) for k in ("lo", "hi", "offsets", "volume")):
+        return None
+    raw = raw_frame(records, instrument, market, p["source"], run_id)
+    return raw.astype(_RAW_TYPES).assign(trading_date=str(trading_date))  # the types a warehouse read gives
 
 
-def reason_counts(reasons: pd.Series) -> dict[str, int]:
-    """Rows per rule from ``;``-joined reasons (a row failing two rules counts for both)."""
-    counts: Counter[str] = Counter()
-    for reason, n in reasons.value_counts().items():
-        for rule in str(reason).split(";"):
-            counts[rule] += int(n)
-    return dict(sorted(counts.items()))
+_RAW_TYPES = {**dict.fromkeys(("open", "high", "low", "close"), np.float64),
+              **dict.fromkeys(("num_trades", "total_volume", "bid_volume", "ask_volume"), np.int64),
+              "kind": np.int16, "sub_trade": np.int16}
 
 
-def as_dates(frame: pd.DataFrame) -> pd.DataFrame:
-    """``trading_date`` as datetime64 (warehouse reads return ISO text; GX compares timestamps)."""
-    if len(frame) and not pd.api.types.is_datetime64_any_dtype(frame["trading_date"]):
-        frame = frame.assign(trading_date=pd.to_datetime(frame["trading_date"]))
-    return frame
+def validate(wh: Warehouse, instrument: str, market: Market, trading_date: date, run_id: str, *,
+             tick_size: float | None, max_share: float = DEFAULT_MAX_SHARE, params: QualityParams = DEFAULT_PARAMS,
+             run_gx: bool = True, runner=None) -> ValidationResult:
+    """``raw_ticks`` → ``ticks`` (trades, bid/ask updates) and ``base_bars`` (origin ``sierra``),
+    assessed by :func:`assess_ticks` / :func:`assess_bars` against ``tick_size`` (None: no
+    grid rule). Kept rows carry their ``quality_score``; every quarantined row goes to
+    ``quarantine`` (stage ``validated_ticks``) with the rules it failed. raw = kept +
+    quarantined is verified before anything is written (:class:`ReconciliationError`);
+    then the three targets are replaced for the partition in one transaction, so a reader
+    sees all of this validation or none of it, and a re-run never duplicates."""
+    scope = partition_scope(instrument, trading_date)
+    raw = raw_from_file(wh, instrument, market, trading_date, run_id)
+    if raw is None:  # the file no longer holds exactly what raw_ticks holds: the warehouse's copy
+        raw = wh.read("raw_ticks", scope, order_by=("source_offset",))
+    ticks, bars = (as_dates(f) for f in split_raw(raw))
+    reports = {}
+    prior_scale, warmup = tick_warmup(wh, instrument, market, trading_date, params.ticks) if len(ticks) else (None, None)
+    if len(ticks) or not len(bars):
+        reports["ticks"] = assess_ticks(ticks, market, trading_date, tick_size, params,
+                                        run_gx=run_gx and bool(len(ticks)), runner=runner, prior_scale=prior_scale)
+    if len(bars):
+        reports["bars"] = assess_bars(bars, market, trading_date, tick_size, params, run_gx=run_gx, runner=runner)
+    t_kept = _kept(reports.get("ticks"), run_id)
+    b_kept = _kept(reports.get("bars"), run_id, origin="sierra")
+    quarantine = pd.concat([
+        quarantine_rows(reports[kind].quarantined, "validated_ticks", instrument, trading_date, run_id, values)
+        for kind, values in (("ticks", TICK_VALUES), ("bars", BAR_VALUES)) if kind in reports
+    ], ignore_index=True)
+    kept = len(t_kept) + len(b_kept)
+    if len(raw) != kept + len(quarantine):
+        raise ReconciliationError(instrument, trading_date, len(raw), kept, len(quarantine))
+    wh.replace_partitions([PartitionWrite("ticks", t_kept, scope),  # one transaction: raw = kept + quarantined
+                           PartitionWrite("base_bars", b_kept, {**scope, "origin": "sierra"}),
+                           PartitionWrite("quarantine", quarantine, {**scope, "stage": "validated_ticks"})])
+    checks = verdicts(reports, check_rules(["ticks", "bars"]), max_share)
+    score = partition_score(reports, len(raw))
+    first, last = time_range(t_kept if len(t_kept) or not len(b_kept) else b_kept)
+    return ValidationResult(
+        rows_in=len(raw), rows_out=kept, first_ts=first, last_ts=last,
+        preview=(t_kept if len(t_kept) else b_kept).head(5),
+        details={"ticks": len(t_kept), "base_bars": len(b_kept), "quarantined": len(quarantine),
+                 "reconciled": True,
+                 "reconciliation": f"raw {len(raw)} = kept {kept} + quarantined {len(quarantine)}",
+                 "failed_rules": {f"{kind}.{rule}": n for kind, r in reports.items()
+                                  for rule, n in r.rule_counts.items() if n},
+                 "quarantined_by_rule": reason_counts(quarantine["reason"]) if len(quarantine) else {},
+                 "partition_score": round(score, 6),
+                 "tick_size": "-" if tick_size is None else str(tick_size),
+                 **({"bad_tick_warmup": warmup} if warmup else {}),
+                 "seconds": {f"{kind}.{k}": round(v, 4) for kind, r in reports.items() for k, v in r.seconds.items()}},
+        verdicts=checks, partition_score=score, quarantined=len(quarantine))
 
 
-# -- verdicts -------------------------------------------------------------------------------
-def _rules_of(kind: str) -> tuple[str, ...]:
-    return TICK_RULES if kind == "ticks" else BAR_RULES
-
-
-def _examples(reports: Mapping[str, QualityReport], rule: str, k: int = 5) -> list[int]:
-    out: list[int] = []
-    for r in reports.values():
-        q = r.quarantined
-        if len(q) and "source_offset" in q:
-            hit = q["reason"].str.split(";").map(lambda parts: rule in parts).to_numpy(dtype=bool)
-            out += [int(v) for v in q.loc[hit, "source_offset"].dropna().head(k)]
-    return out[:k]
-
-
-def _rule_verdict(rule: str, reports: Mapping[str, QualityReport], max_share: float) -> Verdict:
-    applies = {kind: r for kind, r in reports.items() if rule in _rules_of(kind)}
-    rows = sum(r.rows_in for r in reports.values())
-    blocking = severity(rule) == BLOCKING
-    meta: dict = {"rows_checked": rows, "applies_to": ",".join(sorted(applies)) or "-"}
-    outcomes = {kind: o for kind, r in applies.items() for o in (r.expectations or []) if o.name == rule}
-    if outcomes:
-        meta["gx_unexpected_count"] = sum(max(o.unexpected_count, 0) for o in outcomes.values())
-        meta["gx_success"] = all(o.success for o in outcomes.values())
-        meta["gx_observed"] = {kind: o.observed for kind, o in outcomes.items()}
-    if rule == "row_count":
-        meta["failing_rows"] = 0
-        if rows == 0:
-            return Verdict(rule, blocking, "warn", "the partition has no rows (holiday, thin market or not loaded)", meta)
-        return Verdict(rule, blocking, "pass", f"{rows} rows", meta)
-    flagged = sum(int(r.rule_counts.get(rule, 0)) for r in applies.values())
-    share = flagged / rows if rows else 0.0
-    meta.update(failing_rows=flagged, failing_share=round(share, 6))
-    if not blocking:
-        status = "warn" if flagged else "pass"
-        return Verdict(rule, blocking, status, f"{flagged} of {rows} rows (kept, scored down where weighted)", meta)
-    meta.update(max_share=max_share, never_fires=rule in NEVER_FIRE, example_offsets=_examples(reports, rule))
-    if flagged and rule in NEVER_FIRE:
-        return Verdict(rule, blocking, "fail", f"{flagged} rows quarantined by a rule that must never fire: "
-                                               "the loader or the partition mapping is broken", meta)
-    if share > max_share:
-        return Verdict(rule, blocking, "fail", f"{flagged} of {rows} rows quarantined ({share:.2%} > "
-                                               f"max_share {max_share:.2%}): a systematic fault", meta)
-    text = f"{flagged} of {rows} rows quarantined ({share:.2%} ≤ {max_share:.2%})" if flagged else f"0 of {rows} rows"
-    return Verdict(rule, blocking, "pass", text, meta)
-
-
-def verdicts(reports: Mapping[str, QualityReport], rules: Sequence[str], max_share: float,
-             extra_quarantined: Mapping[str, int] | None = None) -> list[Verdict]:
-    """One verdict per rule in ``rules`` plus ``quarantined_share`` and ``bad_ticks``.
-    ``reports`` maps "ticks" / "bars" to the partition's reports (either may be absent);
-    ``extra_quarantined`` counts rows quarantined before assessment (rule → rows)."""
-    extra = dict(extra_quarantined or {})
-    out = [_rule_verdict(rule, reports, max_share) for rule in rules]
-    rows = sum(r.rows_in for r in reports.values()) + sum(extra.values())
-    by_reason: Counter[str] = Counter(extra)
-    for r in reports.values():
-        if len(r.quarantined):
-            by_reason.update(reason_counts(r.quarantined["reason"]))
-    quarantined = sum(len(r.quarantined) for r in reports.values()) + sum(extra.values())
-    share = quarantined / rows if rows else 0.0
-    score = partition_score(reports, rows)
-    meta = {"rows_checked": rows, "quarantined": quarantined, "failing_share": round(share, 6),
-            "max_share": max_share, "quarantined_by_rule": dict(sorted(by_reason.items())),
-            "partition_score": round(score, 6)}
-    status = "fail" if share > max_share else "pass"
-    out.append(Verdict(QUARANTINED_SHARE, True, status,
-                       f"{quarantined} of {rows} rows quarantined ({share:.2%}, max_share {max_share:.2%})", meta))
-    flags = {name: sum(int(r.rule_counts.get(name, 0)) for r in reports.values()) for name in badticks.FLAG_NAMES}
-    fired = {k: v for k, v in flags.items() if v}
-    out.append(Verdict(BAD_TICKS, False, "warn" if fired else "pass",
-                       ", ".join(f"{k}: {v}" for k, v in fired.items()) or "no bad-tick flag fired",
-                       {"flags": flags, "extreme_flags": list(badticks.EXTREME_FLAGS),
-                        "partition_score": round(score, 6), "rows_checked": rows}))
-    return out
-
-
-def partition_score(reports: Mapping[str, QualityReport], rows: int | None = None) -> float:
-    """Σ kept quality scores / input rows (``rows``: all of the partition's raw rows, default
-    the reports' inputs); a quarantined row counts 0, an empty partition scores 1.0."""
-    rows = sum(r.rows_in for r in reports.values()) if rows is None else rows
-    kept = sum(float(r.kept["quality_score"].sum()) for r in reports.values() if len(r.kept))
-    return kept / rows if rows else 1.0
-
-
-def check_rules(kinds: Sequence[str]) -> list[str]:
-    """Names of the rule checks of an asset validating ``kinds``, in table order."""
-    wanted = {rule for kind in kinds for rule in _rules_of(kind)}
-    return [rule for rule in EXPECTATION_TABLE if rule in wanted]
+def _kept(report, run_id: str, **extra) -> pd.DataFrame:
+    if report is None or not len(report.kept):
+        return pd.DataFrame()
+    return report.kept.assign(run_id=run_id, **extra).sort_values("ts", kind="stable")
 
 
 # -- provider bars --------------------------------------------------------------------------

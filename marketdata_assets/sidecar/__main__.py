@@ -16,6 +16,7 @@ import sys
 
 from marketdata_assets.errors import ConfigError, InvalidInstrument
 from marketdata_assets.sidecar.config import SidecarConfig, load_config, parser
+from marketdata_assets.sidecar.malloc import tune_malloc
 
 log = logging.getLogger("marketdata_assets.sidecar")
 
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.data_dir.is_dir() and not cfg.provider_instruments:
         log.error("configuration: data directory %s does not exist", cfg.data_dir)
         return 2
+    tune_malloc()  # process-wide: here, in the sidecar's own process, and nowhere else
     return asyncio.run(serve(cfg))
 
 

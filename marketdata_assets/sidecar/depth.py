@@ -5,15 +5,20 @@ depth directory in day order, reads whole batches only (a batch not closed yet w
 the next read), screens and replays them with the same code as the batch path
 (:func:`~marketdata_assets.transforms.book.screen_events`,
 :func:`~marketdata_assets.transforms.book.replay_book`), so the book in Redis is exactly
-the batch reconstruction of the same records as of the last end-of-batch read. A read that
-finds several closed batches publishes the book at the last one.
+the batch reconstruction of the same records as of the last end-of-batch read. Every
+end-of-batch reaches the subscribers: a read that closes several batches publishes the
+book at each of them, in order, on ``{p}:events:book:{i}`` and to the ``/ws`` clients
+subscribed to ``book`` events (the messages come from the kernel's per-batch output,
+:class:`~marketdata_assets.transforms.book.BatchBooks`, encoded in one compiled pass,
+:mod:`~marketdata_assets.storage.live_book_codec`).
 
-The book (top N per side), the top of book and the resume state (file, fingerprint,
-offset, whole book) go to Redis in one ``MULTI``; the in-memory state moves only after
-``EXEC``. A restart resumes from that state when the file still matches it; otherwise
-(first start, file replaced or shrunk) the book is rebuilt from the start of the
-second-latest file, the latest file then continuing from the book it ended with. Key
-layout: :mod:`marketdata_assets.storage.live_book`.
+The latest book (top N per side), the top of book, the resume state (file, fingerprint,
+offset, whole book) and the publication of the books go to Redis in one ``MULTI`` per
+:data:`COMMIT_BATCHES` batch ends at most (a catch-up read commits in steps, each a valid
+resume point); the in-memory state moves only after ``EXEC``. A restart resumes from that
+state when the file still matches it; otherwise (first start, file replaced or shrunk) the
+book is rebuilt from the start of the second-latest file, the latest file then continuing
+from the book it ended with. Key layout: :mod:`marketdata_assets.storage.live_book`.
 """
 
 from __future__ import annotations
@@ -34,9 +39,27 @@ from marketdata_assets.errors import CorruptFile
 from marketdata_assets.sources.sierra.depth import parse_depth_name, probe_depth, read_depth, utc_day_bounds
 from marketdata_assets.sources.sierra.depth_discovery import scan_depth_directory
 from marketdata_assets.storage.live_book import BookKeys
+from marketdata_assets.storage.live_book_codec import encode_books, last_message
 from marketdata_assets.transforms.book import REASONS, BookState, replay_book, screen_events
 
 log = logging.getLogger(__name__)
+COMMIT_BATCHES = 2_000   # batch ends per MULTI: Redis runs a commit in ~1-5 ms, other clients wait meanwhile
+# PUBLISH each line of ARGV[1] (one book per line, each ending in a newline) in order, inside
+# the MULTI: one command per commit instead of one per book (which would cost more than the
+# replay). When nobody is subscribed, by channel or by pattern, at that instant (the script
+# runs atomically), a PUBLISH would reach no one, so none is made.
+PUBLISH_LINES = """
+if redis.call('PUBSUB', 'NUMSUB', KEYS[1])[2] == 0 and redis.call('PUBSUB', 'NUMPAT') == 0 then
+  return 0
+end
+local lines, pos, n = ARGV[1], 1, 0
+while pos <= #lines do
+  local stop = string.find(lines, "\\n", pos, true)
+  redis.call('PUBLISH', KEYS[1], string.sub(lines, pos, stop - 1))
+  pos, n = stop + 1, n + 1
+end
+return n
+"""
 
 
 @dataclass
@@ -159,41 +182,49 @@ class DepthFeeder:
         return chunk.rows
 
     async def _apply(self, feed: BookFeed, chunk) -> None:
-        c = chunk.columns
+        """Replay and commit the chunk, :data:`COMMIT_BATCHES` batch ends at a time."""
+        ends = np.flatnonzero(chunk.columns["flags"] & 1)     # the chunk's last record is one
+        cuts = (ends[COMMIT_BATCHES - 1:-1:COMMIT_BATCHES] + 1).tolist()
+        for lo, hi in zip([0, *cuts], [*cuts, chunk.rows], strict=True):
+            await self._commit(feed, chunk, lo, hi)
+
+    async def _commit(self, feed: BookFeed, chunk, lo: int, hi: int) -> None:
+        c = {k: v[lo:hi] for k, v in chunk.columns.items()}
+        end_offset = chunk.start_offset + hi * chunk.header.record_size
         day_lo, day_hi = utc_day_bounds(_day(feed.path))
         reason, eff = screen_events(c["ts"], c["command"], c["price"], day_lo, day_hi, feed.last_ts)
         r = replay_book(eff, c["command"], c["flags"], c["num_orders"], c["price"], c["quantity"], reason != 0,
-                        feed.book, levels=self.levels, snapshots=False)
+                        feed.book, levels=self.levels, snapshots=False, books=True)
         reason[r.missing] = len(REASONS) - 1
+        b = r.books
+        lines = encode_books(feed.instrument, b.ts, b.ids, b.quantity, b.num_orders, b.prices)
         book, book_ts, last_ts = r.final, int(eff[-1]), int(eff[-1])
-        bids, asks = book.top(self.levels)
-        message = json.dumps({"type": "book", "instrument": feed.instrument, "ts_us": book_ts,
-                              "bids": bids, "asks": asks})
-        top = r.batches.iloc[-1]
-        tob = {"ts_us": book_ts, "bid": _num(top["bid"]), "bid_size": int(top["bid_size"]) if bids else "",
-               "ask": _num(top["ask"]), "ask_size": int(top["ask_size"]) if asks else "",
+        top = r.batches.iloc[-1].to_dict()
+        has_bid, has_ask = np.isfinite(top["bid"]), np.isfinite(top["ask"])
+        tob = {"ts_us": book_ts, "bid": _num(top["bid"]), "bid_size": int(top["bid_size"]) if has_bid else "",
+               "ask": _num(top["ask"]), "ask_size": int(top["ask_size"]) if has_ask else "",
                "crossed": int(top["crossed"]), "locked": int(top["locked"])}
         levels = [[int(s), float(p), int(q), int(o)] for s, p, q, o in
                   zip(book.side, book.price, book.quantity, book.num_orders, strict=True)]
-        state = {"file": str(feed.path), "fingerprint": chunk.fingerprint, "offset": chunk.end_offset,
+        state = {"file": str(feed.path), "fingerprint": chunk.fingerprint, "offset": end_offset,
                  "last_ts": last_ts, "book_ts": book_ts, "levels": json.dumps(levels)}
         inst = feed.instrument
         async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(self.keys.book(inst), message)
+            tx.set(self.keys.book(inst), last_message(lines))
             tx.delete(self.keys.tob(inst))
             tx.hset(self.keys.tob(inst), mapping=tob)
             tx.delete(self.keys.state(inst))
             tx.hset(self.keys.state(inst), mapping=state)
-            tx.publish(self.keys.channel(inst), message)
+            tx.eval(PUBLISH_LINES, 1, self.keys.channel(inst), lines)
             await tx.execute()
-        feed.offset, feed.fingerprint, feed.last_ts = chunk.end_offset, chunk.fingerprint, last_ts
+        feed.offset, feed.fingerprint, feed.last_ts = end_offset, chunk.fingerprint, last_ts
         feed.book, feed.book_ts = book, book_ts
-        self.metrics.records.labels(inst).inc(chunk.rows)
-        self.metrics.updates.labels(inst).inc()
+        self.metrics.records.labels(inst).inc(hi - lo)
+        self.metrics.updates.labels(inst).inc(len(b))
         for code, n in zip(*np.unique(reason[reason != 0], return_counts=True), strict=True):
             self.metrics.quarantined.labels(REASONS[code]).inc(int(n))
         if self.hub is not None:
-            publish_book(self.hub, inst, message)
+            publish_books(self.hub, inst, lines)
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> tuple[bool, dict]:
@@ -208,10 +239,13 @@ class DepthFeeder:
         return ok, {"depth_dir": str(self.depth_dir), "redis_error": self.redis_error, "instruments": books}
 
 
-def publish_book(hub, instrument: str, message: str) -> None:
-    """Send a committed book update to the WebSocket clients subscribed to ``book`` events."""
-    for client in list(hub.clients):
-        if client.wants(instrument, "book"):
+def publish_books(hub, instrument: str, lines: bytes) -> None:
+    """Send committed books (one per line), in order, to the WebSocket clients subscribed to ``book`` events."""
+    clients = [c for c in hub.clients if c.wants(instrument, "book")]
+    if not clients:
+        return
+    for message in lines.decode().split("\n")[:-1]:
+        for client in clients:
             client.send(message)
 
 

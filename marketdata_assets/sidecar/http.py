@@ -39,7 +39,7 @@ from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.pipeline import Batch
-from marketdata_assets.storage.live_cache import BAR_STRUCT
+from marketdata_assets.storage.live_codec import BAR_STRUCT
 
 log = logging.getLogger(__name__)
 EVENT_TYPES = frozenset({"bar", "forming", "tick", "quote", "book"})  # book: the depth feed (sidecar/depth.py)

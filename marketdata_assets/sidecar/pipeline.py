@@ -33,13 +33,15 @@ from marketdata_assets.sources.sierra.scid import (
     decode_datetimes,
     valid_timestamps,
 )
-from marketdata_assets.storage.live_cache import pack_bar, pack_ticks
+from marketdata_assets.storage.live_codec import pack_bar, pack_ticks
 from marketdata_assets.transforms.incremental import IncrementalIndicators
 from marketdata_assets.transforms.indicators import DEFAULT_PARAMS, IndicatorParams
 from marketdata_assets.transforms.normalize import f32_decimal
 
 SIDE_NAMES = ("", "buy", "sell")
-STATE_LAYOUT = "2"  # 2: binary tick entries and bar rings; anything else is rebuilt from the file
+# 2: binary tick entries and bar rings; 3: tick ``kind`` bytes are the .scid KIND_* codes.
+# Any other layout in Redis is rebuilt from the file.
+STATE_LAYOUT = "3"
 
 
 @dataclass
@@ -75,7 +77,7 @@ class Ticks:
     """Trades and bid/ask updates of a batch, column-wise, with their stream IDs."""
 
     ts: np.ndarray
-    trade: np.ndarray       # bool (False: quote)
+    kind: np.ndarray        # KIND_TRADE or KIND_QUOTE (the .scid reader's codes)
     price: np.ndarray
     size: np.ndarray
     bid: np.ndarray
@@ -90,10 +92,15 @@ class Ticks:
     def __len__(self) -> int:
         return len(self.ts)
 
+    @property
+    def trade(self) -> np.ndarray:
+        """True for a trade, False for a bid/ask update."""
+        return self.kind == KIND_TRADE
+
     def packed(self) -> bytes:
         """The ticks as concatenated ``TICK_DTYPE`` records (one stream entry each)."""
         return pack_ticks(self.ts, self.price, self.bid, self.ask, self.size, self.offset, self.num_trades,
-                          self.trade, self.side, self.sub_trade)
+                          self.kind, self.side, self.sub_trade)
 
 
 @dataclass
@@ -190,7 +197,7 @@ class InstrumentPipeline:
         idx = np.flatnonzero(tick)
         t_ts = ts[idx]
         id_ms, id_seq = self._stream_ids(t_ts)
-        ticks = Ticks(ts=t_ts, trade=trade[idx], price=price[idx], size=size[idx], bid=bid_all[idx],
+        ticks = Ticks(ts=t_ts, kind=kind[idx], price=price[idx], size=size[idx], bid=bid_all[idx],
                       ask=ask_all[idx], side=side[idx], num_trades=rec["num_trades"][idx].astype(np.int64),
                       sub_trade=sub[idx].astype(np.int64),
                       offset=start_offset + (idx if pos is None else pos[idx]).astype(np.int64) * RECORD_SIZE, id_ms=id_ms, id_seq=id_seq)

@@ -1,20 +1,25 @@
-"""The sidecar's ProjectX input: market hub events → the tick journal (``journal``).
+"""The sidecar's ProjectX input: market hub messages → the hub journal → the tick feed.
 
 For each instrument (``--projectx ESZ24,NQZ24``) the contract is resolved through the REST
 client (``ESZ24`` → ``CON.F.US.EP.Z24``), a token fetched, and one hub stream subscribes
-trades, quotes and depth of all contracts (again after every reconnect). Every trade and
-quote is appended to the instrument's journal *before* anything else happens to it; the
-sidecar's ordinary ``.scid`` loop then tails the journal directory into Redis, so hub ticks
-land in exactly the keys, live bars and indicators ``.scid`` ticks do. Depth events are
-counted (``status()["messages"]``) but not stored yet.
+trades, quotes and depth of all contracts (again after every reconnect). Every hub message
+is appended to the instrument's journal (``ESZ24.jsonl``, :mod:`~marketdata_assets.sources.projectx.journal`)
+*before* anything else happens to it; then the one decoder (:mod:`~marketdata_assets.sources.projectx.decode`)
+turns it into records, which go to the instrument's tick feed (``ESZ24.scid``, :mod:`.journal`)
+that the sidecar's ordinary ``.scid`` loop tails into Redis, so hub ticks land in exactly the
+keys, live bars and indicators ``.scid`` ticks do. Depth events are decoded and counted
+(``status()["depth_events"]``); the ``live_ticks`` replay stores them in ``depth_events``.
+When the input starts, the tick feed is brought in line with the journal (a crash may
+have come between the two appends), and a ``start`` entry is journaled.
 
 Feed stalls: while the session is open — judged by the feed's own clock, the timestamp of
 the last message, so a replayed or time-shifted feed behaves like a live one — no message
 for ``MARKETDATA_PROJECTX_STALL_SECONDS`` of wall-clock time is a stall: the stream is
 rebuilt (fresh token, backoff 0.5 s doubling to 30 s while nothing arrives), subscribed
-again, and the missed window is filled from ``retrieveBars`` (``projectx_gaps``). A hub
-drop that pysignalr reconnects by itself is filled the same way. The token never reaches a
-log line: pysignalr's INFO logging of its negotiate URL is silenced.
+again, and the missed window is filled from ``retrieveBars`` (``sources/projectx/gaps``): every
+connection is journaled (``connected``), and the answer too (``backfill``), so the replay fills
+the same way. A hub drop that pysignalr reconnects by itself is filled the same way. The
+token never reaches a log line: pysignalr's INFO logging of its negotiate URL is silenced.
 """
 
 from __future__ import annotations
@@ -31,9 +36,11 @@ import numpy as np
 from marketdata_assets.errors import MarketDataError
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.settings import Settings
-from marketdata_assets.sidecar.journal import TickJournal, journal_path
-from marketdata_assets.sidecar.projectx_gaps import Gap, fill_records
-from marketdata_assets.sources.projectx.hub import MarketHubStream, parse_quote, parse_trades
+from marketdata_assets.sidecar.journal import TickFeed, feed_path
+from marketdata_assets.sources.projectx.decode import Decoded, HubDecoder
+from marketdata_assets.sources.projectx.gaps import bar_rows
+from marketdata_assets.sources.projectx.hub import TARGETS, MarketHubStream
+from marketdata_assets.sources.projectx.journal import HubJournal, iter_entries, journal_path
 
 log = logging.getLogger(__name__)
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.5, 30.0
@@ -42,6 +49,32 @@ _HOLD_MAX_S = 2.0   # held-back messages are released (and the gap filled) after
 
 def _iso(us: int | None) -> str | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, UTC).isoformat(timespec="microseconds")
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def catch_up(path: Path, feed: TickFeed) -> HubDecoder:
+    """Decode the whole journal at ``path``; append to ``feed`` the records it lacks (rewrite
+    it when it holds more than the journal decodes to). Returns the decoder, positioned
+    after the journal's last line."""
+    decoder, missing, have = HubDecoder(), [], feed.records
+    if path.exists():
+        for entry, _ in iter_entries(path):
+            out = decoder.decode(entry)
+            if decoder.records > have:
+                missing.extend(out.records[max(0, len(out.records) - (decoder.records - have)):])
+                have = decoder.records
+    if feed.records > decoder.records:
+        log.warning("%s holds %d records, its journal decodes to %d: rewriting it", feed.path.name,
+                    feed.records, decoder.records)
+        feed.rewrite()
+        return catch_up(path, feed)
+    if missing:
+        log.info("%s: %d journaled record(s) were not in the tick feed yet", feed.path.name, len(missing))
+        feed.write(missing)
+    return decoder
 
 
 class ProjectXInput:
@@ -53,18 +86,20 @@ class ProjectXInput:
         self.kick = kick
         self.stall_s = settings.projectx_stall_s
         self._client = client
-        self.journals: dict[str, TickJournal] = {}
+        self.journals: dict[str, HubJournal] = {}
+        self.decoders: dict[str, HubDecoder] = {}
+        self.feeds: dict[str, TickFeed] = {}
         self.markets = {i: market_for_instrument(i, settings.instrument_markets) for i in instruments}
         self.by_contract: dict[str, str] = {}
         self.contract_of: dict[str, str] = {}
         self.stream: MarketHubStream | None = None
-        self.last_message_us: int | None = None   # the feed's own clock: last event timestamp
-        self.last_us: dict[str, int] = {}         # per instrument
+        self.last_message_us: int | None = None   # the feed's own clock: last trade/quote timestamp
         self.last_wall = time.monotonic()
         self.messages = {"trade": 0, "quote": 0, "depth": 0}
-        self.connections = self.stalls = self.backfilled_seconds = 0
+        self.connections = self.stalls = self.backfilled_seconds = self.depth_events = 0
         self.stalled_since: float | None = None
-        self.gaps: dict[str, Gap] = {}
+        self.held_since: dict[str, float] = {}    # instrument → monotonic time its gap began holding
+        self.filling: set[str] = set()
         self.backfills: list[dict] = []
         self._restart = asyncio.Event()
 
@@ -77,9 +112,14 @@ class ProjectXInput:
         for instrument in self.instruments:
             if instrument not in self.journals:
                 contract = await asyncio.to_thread(self._client.contract, instrument)
+                path = journal_path(self.journal_dir, instrument)
+                journal = HubJournal(path)
+                feed = TickFeed(feed_path(self.journal_dir, instrument))
+                self.decoders[instrument] = await asyncio.to_thread(catch_up, path, feed)
+                self.journals[instrument], self.feeds[instrument] = journal, feed
                 self.by_contract[contract.id] = instrument
                 self.contract_of[instrument] = contract.id
-                self.journals[instrument] = TickJournal(journal_path(self.journal_dir, instrument))
+                self._process(instrument, {"rt": _now_us(), "sidecar": "start"})
 
     async def run(self) -> None:
         """Keep a hub stream running until cancelled; rebuild it when it ends or stalls."""
@@ -120,17 +160,11 @@ class ProjectXInput:
         return "stream ended" if task.exception() is None else f"{type(task.exception()).__name__}"
 
     async def _opened(self) -> None:
-        """Every (re)connect: a gap opens for each instrument that had data before."""
+        """Every (re)connect is journaled: from the second one on, the decoder opens a gap."""
         self.connections += 1
         self.last_wall = time.monotonic()
-        if self.connections > 1:
-            for instrument, last in self.last_us.items():
-                if instrument not in self.gaps:
-                    self.gaps[instrument] = Gap(instrument, last, self._second_volume(instrument, last))
-
-    def _second_volume(self, instrument: str, last_us: int) -> int:
-        sec, volume = self.journals[instrument].second
-        return volume if sec == last_us // 1_000_000 else 0
+        for instrument in self.journals:
+            self._process(instrument, {"rt": _now_us(), "sidecar": "connected", "connection": self.connections})
 
     def session_open(self) -> bool:
         """Open at the feed's own clock (the last message's timestamp), on any instrument's market."""
@@ -143,8 +177,8 @@ class ProjectXInput:
         while True:
             await asyncio.sleep(max(0.05, min(1.0, self.stall_s / 4)))
             now = time.monotonic()
-            for instrument, gap in list(self.gaps.items()):
-                if gap.held_since is not None and now - gap.held_since > _HOLD_MAX_S and not gap.filling:
+            for instrument, since in list(self.held_since.items()):
+                if now - since > _HOLD_MAX_S and instrument not in self.filling:
                     await self._fill(instrument)
             silent = now - self.last_wall
             if silent >= self.stall_s and self.session_open() and not self._restart.is_set():
@@ -164,72 +198,64 @@ class ProjectXInput:
         if instrument is None:
             log.warning("ProjectX hub event for unsubscribed contract %r ignored", contract_id[:40])
             return
-        if kind == "trade":
-            parsed = parse_trades(data)
-            first, stamp = (parsed[0].ts_us, parsed[-1].ts_us) if parsed else (None, None)
-        elif kind == "quote":
-            parsed = parse_quote(data)
-            first = stamp = parsed.ts_us if parsed else None
-        else:
-            return
-        if stamp is None:
-            return
-        self.last_message_us = stamp
-        gap = self.gaps.get(instrument)
-        if gap is not None:  # hold everything back until the feed is past the first second (module doc)
-            if gap.first_us is None:
-                gap.first_us, gap.held_since = first, time.monotonic()
-            gap.held.append((kind, parsed))
-            if stamp >= gap.release_us and not gap.filling:
+        self._process(instrument, {"rt": _now_us(), "type": 1, "target": TARGETS[kind],
+                                   "arguments": [contract_id, data]})
+        decoder = self.decoders[instrument]
+        if decoder.gap is not None and decoder.gap.first_us is not None:
+            self.held_since.setdefault(instrument, time.monotonic())
+            if decoder.fill_due() and instrument not in self.filling:
                 await self._fill(instrument)
-            return
-        self._append(instrument, kind, parsed)
-        self.kick()
 
-    def _append(self, instrument: str, kind: str, parsed) -> None:
-        journal = self.journals[instrument]
-        if kind == "trade":
-            journal.append(trades=parsed)
-            if parsed:
-                self.last_us[instrument] = parsed[-1].ts_us
-        else:
-            journal.append(quote=parsed)
-            self.last_us[instrument] = parsed.ts_us
+    def _process(self, instrument: str, entry: dict) -> Decoded:
+        """Journal ``entry`` (first), decode it, and append its records to the tick feed."""
+        self.journals[instrument].append(entry)
+        decoder = self.decoders[instrument]
+        out = decoder.decode(entry)
+        if out.rejected:
+            log.error("%s: hub message not readable, journaled but skipped: %s", instrument, decoder.last_rejection)
+        if decoder.feed_us is not None:
+            self.last_message_us = decoder.feed_us
+        self.depth_events += len(out.depth)
+        if out.records:
+            self.feeds[instrument].write(out.records)
+            self.kick()
+        return out
 
     async def _fill(self, instrument: str) -> None:
-        """Backfill ``instrument``'s gap from 1-second bars, then release what was held back."""
-        gap = self.gaps[instrument]
-        if gap.filling:
+        """Backfill ``instrument``'s gap from 1-second bars (journaled, then decoded: the
+        decoder emits the bars and then what it held back)."""
+        gap = self.decoders[instrument].gap
+        if gap is None or instrument in self.filling:
+            self.held_since.pop(instrument, None)
             return
-        gap.filling = True  # messages arriving meanwhile keep being held, so the journal stays in time order
-        lo, hi = gap.window()
+        self.filling.add(instrument)  # messages arriving meanwhile keep being held, so the feed stays in time order
+        lo, hi = gap.window() if gap.first_us is not None else (gap.last_us, gap.last_us)
         entry = {"instrument": instrument, "from": _iso(gap.last_us), "to": _iso(gap.first_us), "bars": 0,
                  "volume": 0, "error": None}
+        rows: list = []
         try:
-            bars = await asyncio.to_thread(self._client.fetch_bars, self.contract_of[instrument],
-                                           datetime.fromtimestamp(lo / 1e6, UTC), datetime.fromtimestamp(hi / 1e6, UTC),
-                                           unit=1)
-            held_volume = sum(t.size for kind, ts in gap.held if kind == "trade" for t in ts
-                              if t.ts_us // 1_000_000 == gap.first_us // 1_000_000)
-            records = fill_records(gap, bars, held_volume)
-            self.journals[instrument].append_bars(records)
-            entry.update(bars=len(records), volume=sum(r[5] for r in records))
-            self.backfilled_seconds += len(records)
+            if gap.first_us is not None:
+                bars = await asyncio.to_thread(self._client.fetch_bars, self.contract_of[instrument],
+                                               datetime.fromtimestamp(lo / 1e6, UTC),
+                                               datetime.fromtimestamp(hi / 1e6, UTC), unit=1)
+                rows = bar_rows(bars)
         except MarketDataError as exc:
             entry["error"] = str(exc)
             log.error("ProjectX backfill of %s %s..%s failed, the window stays a hole: %s", instrument,
                       entry["from"], entry["to"], exc)
-        del self.gaps[instrument]
+        out = self._process(instrument, {"rt": _now_us(), "sidecar": "backfill", "from_us": lo, "to_us": hi,
+                                         "bars": rows, "error": entry["error"]})
+        self.filling.discard(instrument)
+        self.held_since.pop(instrument, None)
+        entry.update(bars=out.filled, volume=out.filled_volume)
+        self.backfilled_seconds += out.filled
         self.backfills = (self.backfills + [entry])[-20:]
         log.info("ProjectX backfill %s %s..%s: %d one-second bars, volume %d", instrument, entry["from"],
                  entry["to"], entry["bars"], entry["volume"])
-        for kind, parsed in gap.held:
-            self._append(instrument, kind, parsed)
-        self.kick()
 
     def close(self) -> None:
-        for journal in self.journals.values():
-            journal.close()
+        for handle in (*self.journals.values(), *self.feeds.values()):
+            handle.close()
         if self._client is not None:
             self._client.close()
 
@@ -241,8 +267,11 @@ class ProjectXInput:
                 "silent_s": round(time.monotonic() - self.last_wall, 3), "stall_after_s": self.stall_s,
                 "session_open": self.session_open(), "last_message_ts": _iso(self.last_message_us),
                 "messages": dict(self.messages), "backfilled_seconds": self.backfilled_seconds,
-                "backfills": list(self.backfills),
-                "journal_records": {i: j.records for i, j in self.journals.items()}}
+                "backfills": list(self.backfills), "depth_events": self.depth_events,
+                "rejected_messages": {i: d.rejected for i, d in self.decoders.items()},
+                "journal_lines": {i: j.lines for i, j in self.journals.items()},
+                "journal_torn_bytes": {i: j.torn_bytes for i, j in self.journals.items()},
+                "journal_records": {i: f.records for i, f in self.feeds.items()}}
 
 
 class RunningInput:
@@ -272,7 +301,7 @@ def start_projectx(cfg, runner, metrics=None) -> RunningInput:
             ("stalled", "1 while the ProjectX feed is stalled", lambda: float(source.stalled_since is not None)),
             ("stalls", "ProjectX feed stalls detected", lambda: source.stalls),
             ("reconnects", "ProjectX hub connections after the first", lambda: max(0, source.connections - 1)),
-            ("backfilled_seconds", "one-second bars backfilled into the journal", lambda: source.backfilled_seconds),
+            ("backfilled_seconds", "one-second bars backfilled into the tick feed", lambda: source.backfilled_seconds),
         ):
             Gauge(f"marketdata_sidecar_projectx_{name}", doc, registry=metrics.registry).set_function(value)
     return RunningInput(source)

@@ -1,6 +1,6 @@
 """Provider bars → Redis, in the ``.scid`` path's layout, one ``MULTI``/``EXEC`` per cycle.
 
-Keys written (``{p}`` prefix, ``{i}`` instrument, see :mod:`marketdata_assets.storage.live_cache`):
+Keys written (``{p}`` prefix, ``{i}`` instrument, see :mod:`marketdata_assets.storage.live_keys`):
 ``{p}:bars:{i}:{tf}`` (closed-bar rings), ``{p}:bar:{i}`` (forming bars), ``{p}:ind:{i}:{tf}``
 (indicators of the last closed bar), ``{p}:events:bar:{i}`` (one JSON event per closed bar,
 with its ``provider`` for 1m bars), and two keys of provider instruments only:
@@ -30,7 +30,8 @@ from redis.asyncio import Redis
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.model.timeframes import TIMEFRAMES
 from marketdata_assets.sidecar.provider_state import Update
-from marketdata_assets.storage.live_cache import Keys, fmt_float, pack_bar, ring_append_commands
+from marketdata_assets.storage.live_codec import fmt_float, pack_bar, ring_append_commands
+from marketdata_assets.storage.live_keys import Keys
 
 
 def src_key(keys: Keys, instrument: str) -> str:

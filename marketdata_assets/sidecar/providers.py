@@ -52,7 +52,7 @@ from marketdata_assets.sources.http import (
     call_policy,
     fetch_with_fallback,
 )
-from marketdata_assets.storage.live_cache import Keys
+from marketdata_assets.storage.live_keys import Keys
 
 log = logging.getLogger(__name__)
 

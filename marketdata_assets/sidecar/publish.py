@@ -19,7 +19,8 @@ result later, so the runner prepares the next batch while Redis executes this on
 
 An XADD refused because its ID is not above the stream's top is a record already in
 Redis (a replay): it is counted, not an error. Key names and codecs live in
-:mod:`marketdata_assets.storage.live_cache`.
+:mod:`marketdata_assets.storage.live_keys` and
+:mod:`marketdata_assets.storage.live_codec`.
 """
 
 from __future__ import annotations
@@ -38,15 +39,15 @@ from redis.exceptions import ResponseError
 
 from marketdata_assets.model.timeframes import TIMEFRAMES
 from marketdata_assets.sidecar.pipeline import Batch
-from marketdata_assets.storage.live_cache import (
+from marketdata_assets.storage.live_codec import (
     RING_HEADER,
     TICK_DTYPE,
     TICK_FIELD,
-    Keys,
     fmt_float,
     ring_append_commands,
     ring_header,
 )
+from marketdata_assets.storage.live_keys import Keys
 
 _pack = hiredis.pack_command
 _MULTI, _EXEC = _pack(("MULTI",)), _pack(("EXEC",))

@@ -45,7 +45,7 @@ from marketdata_assets.sidecar.pipeline import Batch, InstrumentPipeline
 from marketdata_assets.sidecar.publish import Inflight, RedisWriter
 from marketdata_assets.sidecar.tail import FileReplaced, ScidTail, Watcher, discover
 from marketdata_assets.sources.sierra.scid import RECORD_SIZE, resume_offset
-from marketdata_assets.storage.live_cache import Keys
+from marketdata_assets.storage.live_keys import Keys
 
 log = logging.getLogger(__name__)
 _BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.1, 5.0

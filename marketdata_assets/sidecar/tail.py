@@ -1,8 +1,9 @@
 """Tailing ``.scid`` files by byte offset: whole records only, woken by inotify or a poll.
 
-:class:`ScidTail` keeps the file open and reads the records appended since its offset with
-``pread`` (never a trailing partial record: Sierra Chart may be half-way through writing
-it). It notices a file that shrank or was replaced (other inode, other first bytes) and
+:class:`ScidTail` keeps the file open (a :class:`~marketdata_assets.sources.sierra.records.RecordFile`,
+the batch readers' open, header check and record boundaries) and reads the records appended
+since its offset with ``pread`` (never a trailing partial record: Sierra Chart may be half-way
+through writing it). It notices a file that shrank or was replaced (other inode, other first bytes) and
 says so instead of reading garbage. :class:`Watcher` wakes the reader: inotify on the data
 directory through a few ``ctypes`` calls where Linux offers it, otherwise (and as a safety
 net in any case) every ``poll_ms``.
@@ -19,19 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from marketdata_assets.errors import CorruptFile, InvalidInstrument
+from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
+from marketdata_assets.sources.sierra.records import RecordFile
 from marketdata_assets.sources.sierra.scid import (
     HEADER_SIZE,
+    LAYOUT,
     RECORD_DTYPE,
     RECORD_SIZE,
     fingerprint_bytes,
     instrument_from_path,
-    read_header,
 )
 
 log = logging.getLogger(__name__)
-_FP_BYTES = HEADER_SIZE + RECORD_SIZE
 
 
 class FileReplaced(Exception):
@@ -43,44 +44,35 @@ class ScidTail:
 
     def __init__(self, path: str | os.PathLike):
         self.path = str(path)
-        self._fd: int | None = None
-        self._ino: int | None = None
+        self._file: RecordFile | None = None
         self.header_size = HEADER_SIZE
         self.offset = HEADER_SIZE
         self.size = 0
 
     def open(self) -> None:
-        """Open the file and validate its header (raises CorruptFile / FileNotFoundError)."""
+        """Open the file and validate its header (raises CorruptFile, also for a missing file)."""
         self.close()
-        fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            header = read_header(self.path, os.pread(fd, HEADER_SIZE, 0))
-        except Exception:
-            os.close(fd)
-            raise
-        st = os.fstat(fd)
-        self._fd, self._ino, self.size = fd, st.st_ino, st.st_size
-        self.header_size = header.header_size
+        self._file = f = RecordFile(self.path, LAYOUT)
+        self.size = f.size
+        self.header_size = f.header_size
         self.offset = self.header_size
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     @property
     def is_open(self) -> bool:
-        return self._fd is not None
+        return self._file is not None
 
     def fingerprint(self) -> str | None:
         """Identity of the file (header + first record), None while it has no record yet."""
-        head = os.pread(self._fd, _FP_BYTES, 0)
-        return fingerprint_bytes(head) if len(head) == _FP_BYTES else None
+        head = self._file.read_head()
+        return fingerprint_bytes(head) if len(head) == LAYOUT.head_size else None
 
     def seek(self, offset: int) -> None:
-        if offset < self.header_size or (offset - self.header_size) % RECORD_SIZE:
-            raise CorruptFile(self.path, offset, "offset is not on a record boundary")
-        self.offset = offset
+        self.offset = self._file.check_boundary(offset)
 
     def check_identity(self, fingerprint: str | None) -> None:
         """Raise FileReplaced when the path now names another file than the one being read."""
@@ -88,7 +80,7 @@ class ScidTail:
             st = os.stat(self.path)
         except FileNotFoundError as exc:
             raise FileReplaced(f"{self.path} disappeared") from exc
-        if st.st_ino != self._ino:
+        if st.st_ino != self._file.inode:
             raise FileReplaced(f"{self.path} was replaced (new inode)")
         if st.st_size < self.offset:
             raise FileReplaced(f"{self.path} shrank below offset {self.offset}")
@@ -97,7 +89,7 @@ class ScidTail:
 
     def available(self) -> int:
         """Whole records between the offset and the end of the file."""
-        self.size = os.fstat(self._fd).st_size
+        self.size = self._file.refresh_size()
         if self.size < self.offset:
             raise FileReplaced(f"{self.path} shrank below offset {self.offset}")
         return (self.size - self.offset) // RECORD_SIZE
@@ -110,9 +102,7 @@ class ScidTail:
         n = min(self.available(), max_records)
         if n <= 0:
             return np.empty(0, RECORD_DTYPE), self.offset
-        raw = os.pread(self._fd, n * RECORD_SIZE, self.offset)
-        n = len(raw) // RECORD_SIZE
-        return np.frombuffer(raw[: n * RECORD_SIZE], dtype=RECORD_DTYPE), self.offset
+        return self._file.pread(self.offset, n), self.offset
 
     def advance(self, records: int) -> None:
         self.offset += records * RECORD_SIZE

@@ -30,6 +30,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from marketdata_assets.errors import StorageError
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.storage.warehouse.schema import ARCHIVED_TABLES, Table
 
@@ -112,7 +113,8 @@ def to_arrow(tbl: Table, frame: pd.DataFrame) -> pa.Table:
 def to_frame(tbl: Table, table: pa.Table, int16: bool) -> pd.DataFrame:
     """Arrow → the frame ``Warehouse.read`` returns: ``ts`` ``datetime64[us, UTC]``, dates ISO
     text, integers ``int64`` (``int16`` for ``i2`` when ``int16``) or ``float64`` with NULLs,
-    text as ``object`` with ``None``. Columns missing from an older file read as NULL."""
+    text as ``object`` with ``None``. Columns missing from an older file read as NULL; a column a
+    migration replaced (``_LEGACY``: ticks.side → aggressor, 012) is converted to its replacement."""
     data = {}
     n = table.num_rows
     for name in table.column_names:
@@ -133,7 +135,14 @@ def to_frame(tbl: Table, table: pa.Table, int16: bool) -> pd.DataFrame:
             data[name] = col.cast(pa.float64()).to_numpy(zero_copy_only=False)
         else:
             data[name] = col.to_pandas().to_numpy(dtype=object) if n else np.empty(0, dtype=object)
-    return pd.DataFrame(data, columns=table.column_names)
+    for (name, old), (new, convert) in _LEGACY.items():
+        if name == tbl.name and old in data and new not in data:
+            data[new] = convert(data.pop(old)).astype(np.int16 if int16 else np.int64)
+    return pd.DataFrame(data, columns=[c for c in data])
+
+
+# columns a migration replaced: (table, column in older files) → (its replacement, conversion)
+_LEGACY = {("ticks", "side"): ("aggressor", aggressor.from_names)}   # 012_aggressor
 
 
 def serialize(table: pa.Table) -> bytes:
@@ -187,6 +196,9 @@ def read_columns(uri: str, columns: list[str] | None, filters: list | None) -> p
     fs, path = filesystem(uri)
     schema = pq.read_schema(path, filesystem=fs)
     present = [c for c in columns if c in schema.names] if columns is not None else None
+    if present is not None:   # a file archived before a column replaced an older one: read the older
+        present += [old for (_, old), (new, _) in _LEGACY.items() if new in columns and new not in schema.names
+                    and old in schema.names and old not in present]
     return pq.read_table(path, filesystem=fs, columns=present, filters=filters or None)
 
 

@@ -2,14 +2,16 @@
 
 Keys (``{p}`` the prefix, ``{i}`` a validated instrument):
 
-- ``{p}:book:{i}`` - string, JSON ``{"ts_us", "bids": [[price, quantity, num_orders], ...],
-  "asks": [...]}``: the top N levels per side (best first) as of the last end-of-batch read.
+- ``{p}:book:{i}`` - string, JSON ``{"type": "book", "instrument", "ts_us", "bids": [[price,
+  quantity, num_orders], ...], "asks": [...]}``: the top N levels per side (best first) as of
+  the last end-of-batch read (encoded by :mod:`marketdata_assets.storage.live_book_codec`).
 - ``{p}:tob:{i}`` - hash: ``ts_us, bid, bid_size, ask, ask_size, crossed, locked`` (top of
   book; empty strings for an empty side).
 - ``{p}:depthstate:{i}`` - hash, internal resume state: ``file, fingerprint, offset, last_ts,
   book_ts, levels`` (the whole book as JSON ``[[side, price, quantity, num_orders], ...]``),
   committed in the same ``MULTI`` as the two keys above.
-- ``{p}:events:book:{i}`` - pub/sub channel, the ``{p}:book:{i}`` JSON on every update.
+- ``{p}:events:book:{i}`` - pub/sub channel, the book JSON at every end-of-batch, in order
+  (published in the same ``MULTI`` that moves the keys above past those batches).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The sidecar's Redis read API (:class:`LiveCache`): bars, ticks, quotes, indicators and
-the heartbeat, for any reader. Key names and codecs are in :mod:`.live_cache`."""
+the heartbeat, for any reader. Key names are in :mod:`.live_keys`, codecs in :mod:`.live_codec`."""
 
 from __future__ import annotations
 
@@ -13,54 +13,83 @@ import pandas as pd
 
 from marketdata_assets.errors import StorageError
 from marketdata_assets.model.timeframes import check_timeframe
-from marketdata_assets.storage.live_cache import (
+from marketdata_assets.storage.live_codec import (
     BAR_DTYPE,
     BAR_SIZE,
-    BARS_LUA,
     RING_HEADER,
-    Keys,
-    _text,
     bar_dict,
     bars_frame,
     decode_ticks,
     ring_header,
 )
+from marketdata_assets.storage.live_keys import Keys
 
-_MALLOC_TOP_PAD = 16 << 20
-_malloc_tuned: bool | None = None
+# KEYS[1] the ring, ARGV[1] n (>= 0); with KEYS[2] (the forming-bar hash), ARGV[2] the timeframe.
+# Returns {header, older, newer, forming}: the ring's 16-byte header ('' if the key is missing),
+# the last min(n, total, capacity) closed bars oldest first as one or two strings (``newer`` is
+# '' unless the run wraps past the last slot), and the forming bar ('' if none or not asked).
+# Parts are not concatenated in Lua: Redis 7 hashes every byte of each Lua string it makes
+# (~1.2 ns/byte here), so each 400 KB string costs ~0.5 ms of server time.
+BARS_LUA = """
+local key = KEYS[1]
+local head = redis.pcall('GETRANGE', key, 0, 15)
+if type(head) == 'table' then
+  return redis.error_reply('WRONGTYPE bars key ' .. key .. ' holds a ' .. redis.call('TYPE', key)['ok'] ..
+    ', not a bar ring string')
+end
+local older, newer, forming = '', '', ''
+if #head > 0 then
+  if #head < 16 then
+    return redis.error_reply('CORRUPT bars key ' .. key .. ': ' .. #head .. '-byte ring header')
+  end
+  local total, cap = struct.unpack('<i8i8', head)
+  if cap < 1 or total < 0 then
+    return redis.error_reply('CORRUPT bars key ' .. key .. ': ring header total ' .. total .. ', capacity ' .. cap)
+  end
+  local k = math.min(tonumber(ARGV[1]), total, cap)
+  if k > 0 then
+    local first = (total - k) % cap
+    local stop = first + k
+    if stop <= cap then
+      older = redis.call('GETRANGE', key, 16 + first * 80, 15 + stop * 80)
+    else
+      older = redis.call('GETRANGE', key, 16 + first * 80, 15 + cap * 80)
+      newer = redis.call('GETRANGE', key, 16, 15 + (stop - cap) * 80)
+    end
+    if #older + #newer ~= k * 80 then
+      return redis.error_reply('CORRUPT bars key ' .. key .. ': ' .. (#older + #newer) .. ' bytes for ' .. k .. ' bars')
+    end
+  end
+end
+if KEYS[2] then
+  local bar = redis.pcall('HGET', KEYS[2], ARGV[2])
+  if type(bar) == 'table' then
+    return redis.error_reply('WRONGTYPE forming-bar key ' .. KEYS[2] .. ' holds a ' ..
+      redis.call('TYPE', KEYS[2])['ok'] .. ', not a hash')
+  end
+  if bar then
+    forming = bar
+  end
+end
+return {head, older, newer, forming}
+"""
 
 
-def _tune_malloc() -> bool:
-    """Ask glibc to keep 16 MiB of slack at the top of the heap (``M_TOP_PAD``); True if done.
-
-    A 5000-bar read allocates and frees a few 400 KB buffers (reply, copies, columns). With
-    glibc's defaults each free trims the heap and the next read page-faults the memory in
-    again: ~1.0 ms per read instead of ~0.35 ms here. The padding keeps those pages mapped.
-    Process-wide and harmless (at most 16 MiB more resident); once per process; a no-op
-    where glibc is absent. ``LiveCache(tune_malloc=False)`` leaves malloc alone.
-    """
-    global _malloc_tuned
-    if _malloc_tuned is None:
-        _malloc_tuned = False
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6")
-            _malloc_tuned = bool(libc.mallopt(-2, _MALLOC_TOP_PAD))  # -2 = M_TOP_PAD
-        except (OSError, AttributeError):
-            pass
-    return _malloc_tuned
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 class LiveCache:
-    """Read API over the sidecar's keys (synchronous redis-py; one client per cache)."""
+    """Read API over the sidecar's keys (synchronous redis-py; one client per cache).
 
-    def __init__(self, redis_url: str, prefix: str = "md", stale_s: float = 30.0, client=None,
-                 tune_malloc: bool = True):
+    A 5000-bar read allocates and frees a few 400 KB buffers: in a process that reads
+    often, :func:`marketdata_assets.sidecar.malloc.tune_malloc` (what the sidecar does at
+    start) keeps glibc from trimming and page-faulting them in again on every read.
+    """
+
+    def __init__(self, redis_url: str, prefix: str = "md", stale_s: float = 30.0, client=None):
         import redis
 
-        if tune_malloc:
-            _tune_malloc()
         self.keys = Keys(prefix)
         self.stale_s = stale_s
         self.redis = client or redis.Redis.from_url(redis_url, socket_timeout=5.0)

@@ -6,7 +6,9 @@
 
 Rules: ``start`` is inclusive and ``end`` exclusive, both instants (ISO text, ``datetime`` or
 ``pd.Timestamp``; naive means UTC); rows come sorted by ``ts`` then instrument, with the
-columns and dtypes of ``Warehouse.read`` (``ts`` ``datetime64[us, UTC]``). Bars of the stored
+columns and dtypes of ``Warehouse.read`` (``ts`` ``datetime64[us, UTC]``); ticks also carry
+``side``, the text of their ``aggressor`` code (``buy`` / ``sell`` / None), as the live read API
+(``live_reader``) returns it. Bars of the stored
 timeframes (``1m 5m 15m 1h 4h 1d``; ``1d`` = session bars) are read as stored; any other
 ``<n>m`` / ``<n>h`` (up to a day) is built from the 1m bars, anchored at each session open
 (``transforms/resample.py``). ``origin`` narrows bars and indicators to ``sierra`` /
@@ -26,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from marketdata_assets.errors import MarketDataError
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.storage.warehouse import Warehouse
 from marketdata_assets.transforms.resample import resample_bars, step_us
@@ -134,9 +137,16 @@ def run(wh: Warehouse, q: Query) -> pd.DataFrame:
         frames.append(rows[(rows["ts"] >= q.start) & (rows["ts"] < q.end)])
     present = [f for f in frames if len(f)]
     if not present:
-        return frames[0].iloc[0:0].reset_index(drop=True)
+        return _with_side(q, frames[0].iloc[0:0].reset_index(drop=True))
     out = pd.concat(present, ignore_index=True) if len(present) > 1 else present[0]
-    return out.sort_values(["ts", "instrument"], kind="stable", ignore_index=True)
+    return _with_side(q, out.sort_values(["ts", "instrument"], kind="stable", ignore_index=True))
+
+
+def _with_side(q: Query, rows: pd.DataFrame) -> pd.DataFrame:
+    """Ticks with ``side``: the text of the stored ``aggressor`` code."""
+    if q.kind != "ticks":
+        return rows
+    return rows.assign(side=aggressor.names(rows["aggressor"].to_numpy(dtype="int64", na_value=0)))
 
 
 def read(wh: Warehouse, q: Query, cache=None) -> pd.DataFrame:

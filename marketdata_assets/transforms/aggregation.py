@@ -13,6 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.model.timeframes import TIMEFRAME_US, TIMEFRAMES
 
@@ -20,24 +21,34 @@ BAR_COLUMNS = ["timeframe", "ts", "open", "high", "low", "close", "volume", "num
                "bid_volume", "ask_volume", "vwap"]
 
 
-def bucket_starts(ts: np.ndarray, anchor: int, timeframe: str) -> np.ndarray:
-    """Bar start (µs) of each timestamp for ``timeframe`` anchored at ``anchor``."""
+def bucket_runs(ts: np.ndarray, anchor: int, timeframe: str) -> tuple[np.ndarray, np.ndarray]:
+    """(first position, bar start) of each non-empty bar of sorted ``ts``: the bar edges
+    between the first and the last timestamp located by one ``searchsorted`` (a day has at
+    most 1,440 of them), instead of a bar start computed and compared per tick; per tick
+    when the span holds more bars than there are ticks."""
     if timeframe == "1d":
-        return np.full(len(ts), anchor, dtype=np.int64)
+        return np.zeros(1, np.int64), np.array([anchor], np.int64)
     step = TIMEFRAME_US[timeframe]
-    return anchor + np.floor_divide(ts - anchor, step) * step
+    first = anchor + (int(ts[0]) - anchor) // step * step
+    if (int(ts[-1]) - first) // step + 1 > len(ts):
+        keys = anchor + np.floor_divide(ts - anchor, step) * step
+        starts = np.r_[0, np.flatnonzero(np.diff(keys)) + 1]
+        return starts, keys[starts]
+    edges = np.arange(first, int(ts[-1]) + 1, step, dtype=np.int64)
+    pos = np.searchsorted(ts, edges, side="left")
+    filled = pos < np.r_[pos[1:], len(ts)]
+    return pos[filled], edges[filled]
 
 
-def _reduce(keys: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Aggregate consecutive runs of equal ``keys`` (input sorted by time)."""
-    starts = np.r_[0, np.flatnonzero(np.diff(keys)) + 1]
-    ends = np.r_[starts[1:], len(keys)] - 1
+def _reduce(starts: np.ndarray, keys: np.ndarray, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Aggregate the runs beginning at ``starts`` (input sorted by time; ``keys``: their bar starts)."""
+    ends = np.r_[starts[1:], len(cols["open"])] - 1
     volume = np.add.reduceat(cols["volume"], starts)
     pv = np.add.reduceat(cols["pv"], starts)
     with np.errstate(invalid="ignore", divide="ignore"):
         vwap = np.where(volume > 0, pv / volume, np.nan)
     return {
-        "ts": keys[starts],
+        "ts": keys,
         "open": cols["open"][starts],
         "high": np.maximum.reduceat(cols["high"], starts),
         "low": np.minimum.reduceat(cols["low"], starts),
@@ -59,7 +70,7 @@ def _bars(ts: np.ndarray, cols: dict, anchor: int, timeframes) -> pd.DataFrame:
         cols = {k: (v[order] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
     frames = []
     for tf in timeframes:
-        out = _reduce(bucket_starts(ts, anchor, tf), cols)
+        out = _reduce(*bucket_runs(ts, anchor, tf), cols)
         frame = pd.DataFrame(out)
         frame.insert(0, "timeframe", tf)
         frames.append(frame)
@@ -68,18 +79,24 @@ def _bars(ts: np.ndarray, cols: dict, anchor: int, timeframes) -> pd.DataFrame:
     return bars[BAR_COLUMNS]
 
 
+def _us(ts: pd.Series) -> np.ndarray:
+    """Unix µs of a UTC timestamp column, without a copy when it is stored in µs already."""
+    values = ts.array
+    return values.asi8 if getattr(values, "unit", None) == "us" else values.as_unit("us").asi8
+
+
 def bars_from_trades(trades: pd.DataFrame, market: Market, trading_date: date,
                      timeframes=TIMEFRAMES) -> pd.DataFrame:
-    """Bars of one trading date from trade ticks (``price``, ``size``, ``side``, ``num_trades``)."""
-    ts = trades["ts"].dt.as_unit("us").astype("int64").to_numpy() if len(trades) else np.empty(0, np.int64)
+    """Bars of one trading date from trade ticks (``price``, ``size``, ``aggressor`` codes, ``num_trades``)."""
+    ts = _us(trades["ts"]) if len(trades) else np.empty(0, np.int64)
     price = trades["price"].to_numpy(dtype=np.float64)
     size = trades["size"].to_numpy(dtype=np.float64)
-    side = trades["side"].to_numpy(dtype=object)
+    side = trades["aggressor"].to_numpy()
     cols = {
         "open": price, "high": price, "low": price, "close": price, "volume": size, "pv": price * size,
         "num_trades": trades["num_trades"].to_numpy(dtype=np.int64),
-        "bid_volume": np.where(side == "sell", size, 0.0),
-        "ask_volume": np.where(side == "buy", size, 0.0),
+        "bid_volume": np.where(side == aggressor.SELL, size, 0.0),
+        "ask_volume": np.where(side == aggressor.BUY, size, 0.0),
     }
     return _bars(ts, cols, market.session_open_us(trading_date), timeframes)
 
@@ -90,7 +107,7 @@ def bars_from_bars(base: pd.DataFrame, market: Market, trading_date: date,
 
     VWAP is unknown from bars alone and is left NULL rather than approximated.
     """
-    ts = base["ts"].dt.as_unit("us").astype("int64").to_numpy() if len(base) else np.empty(0, np.int64)
+    ts = _us(base["ts"]) if len(base) else np.empty(0, np.int64)
     volume = base["volume"].to_numpy(dtype=np.float64)
     cols = {k: base[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close")}
     cols.update({

@@ -14,6 +14,8 @@ events map onto clear / add / modify / delete per side works the same. The rules
   a checkpoint, or at the start of the trading date), never from an assumed empty one.
 * **Snapshots**: for every ``snapshot_us`` interval ``(E − I, E]`` that saw events, the top
   ``levels`` per side as of the last end-of-batch at or before ``E`` (row ``ts`` = ``E``).
+* **Books per batch** (``books=True``): the top ``levels`` per side at every end-of-batch, in
+  order (:class:`BatchBooks`); what the live feed publishes, one book per batch end.
 * A crossed (bid > ask) or locked (bid = ask) book at a batch end is flagged, not fixed.
 """
 
@@ -24,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+ORIGIN = "sierra"         # origin of the depth-derived rows (depth_events, book_snapshots, book_bars)
+STAGE = "sierra_depth"    # quarantine stage of the depth records screened out (asset sierra_depth)
 REASONS = ("", "unknown_command", "bad_price", "time_backwards", "time_outside_file_day", "missing_level")
 OK, UNKNOWN_COMMAND, BAD_PRICE, TIME_BACKWARDS, TIME_OUTSIDE_DAY, MISSING_LEVEL = range(6)
 SIDES = np.array(["bid", "ask"])
@@ -69,11 +73,34 @@ class BookState:
 
 
 @dataclass(frozen=True)
+class BatchBooks:
+    """The top levels per side at each end-of-batch, straight from the kernel: ``ids`` is
+    (side 0 bid / 1 ask, batch end, level) into ``prices``, best first, −1 past the book's
+    depth; ``quantity`` and ``num_orders`` have the same shape; ``ts`` is per batch end."""
+
+    ts: np.ndarray
+    ids: np.ndarray
+    quantity: np.ndarray
+    num_orders: np.ndarray
+    prices: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def top(self, j: int) -> tuple[list[list], list[list]]:
+        """Batch end ``j`` as ``[price, quantity, num_orders]`` lists per side, like :meth:`BookState.top`."""
+        return tuple([[float(self.prices[k]), int(q), int(o)]
+                      for k, q, o in zip(self.ids[s, j], self.quantity[s, j], self.num_orders[s, j], strict=True)
+                      if k >= 0] for s in (0, 1))
+
+
+@dataclass(frozen=True)
 class BookReplay:
     missing: np.ndarray          # per event: a modify/delete of a level that did not exist
     batches: pd.DataFrame        # per end-of-batch: ts, bid, bid_size, ask, ask_size, crossed, locked
     snapshots: pd.DataFrame      # ts, side, level, price, quantity, num_orders, as_of
     final: BookState
+    books: BatchBooks | None = None   # with ``books=True``: the top levels at every end-of-batch
 
 
 def clean_prices(price32: np.ndarray) -> np.ndarray:
@@ -125,9 +152,11 @@ def snapshot_points(event_ts: np.ndarray, batch_ts: np.ndarray, snapshot_us: int
 
 def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orders: np.ndarray,
                 price: np.ndarray, quantity: np.ndarray, skip: np.ndarray, initial: BookState,
-                levels: int = 10, snapshot_us: int = 1_000_000, snapshots: bool = True) -> BookReplay:
+                levels: int = 10, snapshot_us: int = 1_000_000, snapshots: bool = True,
+                books: bool = False) -> BookReplay:
     """Replay events (``ts`` already effective, see :func:`screen_events`) from ``initial``;
-    ``snapshots=False`` skips the snapshot rows (a load that needs only the flags and state)."""
+    ``snapshots=False`` skips the snapshot rows (a load that needs only the flags and state);
+    ``books=True`` also keeps the top ``levels`` per side at every end-of-batch."""
     from marketdata_assets.transforms.book_kernel import replay  # numba: imported when first used
 
     command = np.asarray(command, np.uint8)
@@ -147,7 +176,7 @@ def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orde
     batch_pos = np.flatnonzero(flags & 1)
     batch_ts = ts[batch_pos]
     ends, snap_batch = snapshot_points(ts if snapshots else ts[:0], batch_ts, snapshot_us)
-    snap_at = np.zeros(len(batch_pos), np.bool_)
+    snap_at = np.full(len(batch_pos), books, np.bool_)   # books: every batch end is captured
     snap_at[snap_batch] = True
     n_snaps = int(snap_at.sum())
     missing, top = np.zeros(len(ts), np.bool_), np.empty((len(batch_pos), 4), np.int64)
@@ -162,7 +191,8 @@ def replay_book(ts: np.ndarray, command: np.ndarray, flags: np.ndarray, num_orde
                                 ids, qty, orders, uniq)
     side, p = np.nonzero(alive)
     final = BookState(side.astype(np.int8), uniq[p], fqty[side, p], forders[side, p])
-    return BookReplay(missing, batches, snapshots, final)
+    per_batch = BatchBooks(batch_ts.astype(np.int64), ids, qty, orders, uniq) if books else None
+    return BookReplay(missing, batches, snapshots, final, per_batch)
 
 
 def _batch_frame(batch_ts: np.ndarray, top: np.ndarray, uniq: np.ndarray) -> pd.DataFrame:

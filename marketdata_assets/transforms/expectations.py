@@ -72,6 +72,8 @@ BAR_RULES = ("null_instrument", "null_ts", "null_trading_date", "null_open", "nu
 HELPER_RULES = frozenset({"price_not_finite_positive", "bid_ask_not_finite", "outside_session",
                           "price_off_grid", "ts_not_increasing", "trade_side_missing"})
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 3}
+# rows the rules passed that GX re-checks per partition, beside every row they flagged
+EVIDENCE_SAMPLE = 10_000
 
 
 def severity(rule: str) -> str:
@@ -196,17 +198,50 @@ def _outcome(result) -> ExpectationOutcome:
                               int(r.get("element_count", r.get("observed_value", 0)) or 0))
 
 
+def evidence_rows(flagged: dict[str, np.ndarray], n: int, sample: int = EVIDENCE_SAMPLE) -> np.ndarray | None:
+    """Positions of the rows a suite needs to audit a partition of ``n`` rows: every row an
+    expectation counts as unexpected (``flagged``: :func:`quality.expectation_masks`) and
+    ``sample`` evenly spaced others (GX re-checks that the rules' passing rows pass); None
+    when that is (nearly) the whole partition anyway."""
+    bad = np.zeros(n, bool)
+    for mask in flagged.values():
+        bad |= mask
+    good = np.flatnonzero(~bad)
+    if len(good) <= 2 * sample:
+        return None
+    return np.union1d(np.flatnonzero(bad), good[np.linspace(0, len(good) - 1, sample).astype(np.int64)])
+
+
 def run_expectations(frame: pd.DataFrame, asset: str, masks: dict[str, np.ndarray], trading_date: date | str,
-                     *, grid: bool = True, runner: GxRunner | None = None) -> list[ExpectationOutcome]:
+                     *, grid: bool = True, runner: GxRunner | None = None,
+                     rows: np.ndarray | None = None) -> list[ExpectationOutcome]:
     """Validate ``frame`` (``asset`` = "ticks" | "bars") with its suite. ``masks`` are the
     numpy rule masks of :mod:`quality` (used only for the helper columns); ``grid=False``
-    leaves out ``price_off_grid`` (no enforced tick size)."""
+    leaves out ``price_off_grid`` (no enforced tick size). ``rows`` (:func:`evidence_rows`)
+    narrows the frame GX reads to the rows the rules flagged plus a sample of the others:
+    the unexpected counts are the same, GX's own work shrinks from the partition's rows
+    to those; element counts and percentages are reported for the whole ``frame``."""
     rules = tuple(r for r in (TICK_RULES if asset == "ticks" else BAR_RULES) if grid or r != "price_off_grid")
     day = date.fromisoformat(str(trading_date)) if not isinstance(trading_date, date) else trading_date
+    n = len(frame)
+    if rows is not None:
+        frame, masks = frame.iloc[rows], {k: v[rows] for k, v in masks.items()}
     gx_frame = _gx_frame(frame, asset, masks, rules)
     result = (runner or gx_runner()).validate(asset, gx_frame, _expectations(rules, day))
     order = {rule: i for i, rule in enumerate(rules)}
-    return sorted((_outcome(r) for r in result.results), key=lambda o: order[o.name])
+    return sorted((_of_whole(_outcome(r), n) for r in result.results), key=lambda o: order[o.name])
+
+
+def _of_whole(o: ExpectationOutcome, n: int) -> ExpectationOutcome:
+    """An outcome stated for the ``n`` rows of the partition, whichever rows GX read:
+    ``unexpected_percent`` is of the partition's rows (GX's own excludes the rows it skips as
+    missing, which differ between the evidence rows and the whole)."""
+    observed = o.observed
+    if isinstance(observed, dict) and "unexpected_percent" in observed and o.unexpected_count >= 0:
+        observed = {**observed, "unexpected_percent": round(100.0 * o.unexpected_count / n, 6) if n else 0.0}
+    elif o.name == "row_count":
+        observed = {"observed_value": n}
+    return ExpectationOutcome(o.name, o.success, o.severity, o.unexpected_count, observed, n)
 
 
 def run_tick_expectations(ticks: pd.DataFrame, market: Market, trading_date: date | str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.sources.sierra.scid import KIND_BAR, KIND_QUOTE, KIND_TRADE
 
@@ -58,10 +59,7 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     kind = raw["kind"].to_numpy()
     t = raw[(kind == KIND_TRADE) | (kind == KIND_QUOTE)]
     trade = t["kind"].to_numpy() == KIND_TRADE
-    bid_vol, ask_vol = t["bid_volume"].to_numpy(), t["ask_volume"].to_numpy()
-    side = np.where(trade & (ask_vol > 0) & (bid_vol == 0), "buy",
-                    np.where(trade & (bid_vol > 0) & (ask_vol == 0), "sell", None)).astype(object)
-    side[side == "None"] = None
+    side = aggressor.from_volumes(trade, t["bid_volume"].to_numpy(), t["ask_volume"].to_numpy())
     ticks = pd.DataFrame({
         "instrument": t["instrument"].to_numpy(dtype=object),
         "ts": t["ts"].array,
@@ -71,7 +69,7 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "size": t["total_volume"].to_numpy(),
         "bid": f32_decimal(t["low"].to_numpy()),
         "ask": f32_decimal(t["high"].to_numpy()),
-        "side": side,
+        "aggressor": side,
         "num_trades": t["num_trades"].to_numpy(),
         "sub_trade": t["sub_trade"].to_numpy(),
         "source": t["source"].to_numpy(dtype=object),
@@ -91,3 +89,10 @@ def split_raw(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "run_id": b["run_id"].to_numpy(dtype=object),
     })
     return ticks, bars
+
+
+def as_dates(frame: pd.DataFrame) -> pd.DataFrame:
+    """``trading_date`` as datetime64 (warehouse reads return ISO text; GX compares timestamps)."""
+    if len(frame) and not pd.api.types.is_datetime64_any_dtype(frame["trading_date"]):
+        frame = frame.assign(trading_date=pd.to_datetime(frame["trading_date"]))
+    return frame

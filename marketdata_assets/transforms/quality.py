@@ -27,6 +27,7 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import Market
 from marketdata_assets.transforms import badticks, validation
 from marketdata_assets.transforms.expectations import BLOCKING, EXPECTATION_TABLE, ExpectationOutcome
@@ -109,8 +110,8 @@ def tick_rule_masks(ticks: pd.DataFrame, market: Market, trading_date: date | st
         masks["price_off_grid"] = (off_grid(price, tick_size) | off_grid(ticks["bid"].to_numpy(), tick_size)
                                    | off_grid(ticks["ask"].to_numpy(), tick_size))
     masks["ts_not_increasing"] = ts_not_increasing(ticks["instrument"].to_numpy(), _ts(ticks))
-    side = ticks["side"].to_numpy()
-    masks["trade_side_missing"] = trade & (side != "buy") & (side != "sell")
+    side = ticks["aggressor"].to_numpy()
+    masks["trade_side_missing"] = trade & (side != aggressor.BUY) & (side != aggressor.SELL)
     return masks
 
 
@@ -168,10 +169,12 @@ def _assess(frame: pd.DataFrame, asset: str, masks_fn, flags_fn, bt_params: badt
     seconds = {"rules": time.perf_counter() - t0}
     outcomes = None
     if run_gx:
-        from marketdata_assets.transforms.expectations import run_expectations
+        from marketdata_assets.transforms.expectations import evidence_rows, run_expectations
 
-        t1 = time.perf_counter()
-        outcomes = run_expectations(frame, asset, masks, trading_date, grid=bool(tick_size), runner=runner)
+        t1 = time.perf_counter()   # GX reads the rows the rules flagged and a sample of the rest
+        rows = evidence_rows(expectation_masks(frame, masks), n)
+        outcomes = run_expectations(frame, asset, masks, trading_date, grid=bool(tick_size), runner=runner,
+                                    rows=rows)
         seconds["gx"] = time.perf_counter() - t1
     return QualityReport(kept=kept, quarantined=quarantined, rule_counts=counts,
                          partition_score=float(kept["quality_score"].sum() / n) if n else 1.0,

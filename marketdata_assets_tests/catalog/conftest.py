@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from marketdata_assets.fakeproviders import FakeProviders, Fault
+from marketdata_assets.testkit.fakeproviders import FakeProviders, Fault
 
 FAKE_KEYS = {
     "ALPHAVANTAGE_API_KEY": "SECRET-KEY-123-AV",

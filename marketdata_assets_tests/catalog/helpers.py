@@ -10,7 +10,7 @@ import pandas as pd
 from marketdata_assets.defs.catalog.assets import CATALOG_ASSETS
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
 from marketdata_assets.defs.reference.assets import reference_data
-from marketdata_assets.defs.resources import WarehouseResource
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.defs.helpers import QUIET, materialize_partition
 
@@ -46,7 +46,8 @@ def materialize_catalog(instance, url, selection=("reference_data", "symbols", "
                         raise_on_error=True):
     return dg.materialize(
         [reference_data, *CATALOG_ASSETS], selection=list(selection), instance=instance,
-        resources={"warehouse": WarehouseResource(url=url), "metadata_providers": MetadataProvidersResource()},
+        resources={"warehouse": WarehouseResource(url=url), "metadata_providers": MetadataProvidersResource(),
+                   "sierra": SierraResource()},
         run_config={**QUIET, **(run_config or {})}, raise_on_error=raise_on_error,
     )
 

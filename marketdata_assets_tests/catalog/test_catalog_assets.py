@@ -7,7 +7,7 @@ import json
 
 import pandas as pd
 
-from marketdata_assets.pipelines.catalog import utc
+from marketdata_assets.pipelines.catalog.symbols import utc
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets_tests.catalog.helpers import (
     CATALOG_TABLES,

@@ -11,10 +11,10 @@ import dagster as dg
 import pytest
 
 from marketdata_assets.defs.catalog.jobs import catalog_daily_job
-from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
+from marketdata_assets.defs.catalog.resources import AlertWebhookResource, MetadataProvidersResource
 from marketdata_assets.defs.catalog.schedules import catalog_daily_schedule
 from marketdata_assets.defs.catalog.sensors import run_failure_webhook
-from marketdata_assets.defs.resources import WarehouseResource
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.errors import SourceUnavailable
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets_tests.catalog.helpers import add_daily_bars, load_sample, snapshot
@@ -25,7 +25,8 @@ COMPONENT_OPS = ["catalog_bootstrap", "catalog_symbol_sync", "catalog_enrichment
 
 def run_daily(instance, url, run_config=None):
     defs = dg.Definitions(jobs=[catalog_daily_job], executor=dg.in_process_executor, resources={
-        "warehouse": WarehouseResource(url=url), "metadata_providers": MetadataProvidersResource()})
+        "warehouse": WarehouseResource(url=url), "metadata_providers": MetadataProvidersResource(),
+        "sierra": SierraResource()})
     return defs.get_job_def("catalog_daily").execute_in_process(
         instance=instance, raise_on_error=False, run_config={**QUIET, **(run_config or {})})
 
@@ -111,21 +112,28 @@ class Receiver:
 
 @pytest.fixture
 def failed_run(instance, tmp_path, monkeypatch):
-    """A catalog run that failed (symbol sync given an unknown asset class)."""
+    """A catalog run that failed (symbol sync given an unknown asset class); call it with the
+    alert webhook's URL to get the failure sensor's context."""
     monkeypatch.setenv("POLYGON_API_KEY", "SECRET-KEY-123-PG")
     result = run_daily(instance, f"sqlite:///{tmp_path}/wh.db", run_config={
         "ops": {"catalog_symbol_sync": {"config": {"asset_classes": ["BONDS"]}}}})
     assert not result.success
-    return dg.build_run_status_sensor_context(
-        sensor_name="run_failure_webhook", dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event()).for_run_failure()
+
+    def context(webhook_url: str | None):
+        return dg.build_run_status_sensor_context(
+            sensor_name="run_failure_webhook", dagster_instance=instance, dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"alert_webhook": AlertWebhookResource(url=webhook_url),
+                       "metadata_providers": MetadataProvidersResource()}).for_run_failure()
+
+    return context
 
 
-def test_a_failed_run_posts_its_json_summary_to_the_webhook(failed_run, monkeypatch):
+def test_a_failed_run_posts_its_json_summary_to_the_webhook(failed_run):
     receiver = Receiver()
-    monkeypatch.setenv("MARKETDATA_ALERT_WEBHOOK_URL", receiver.url)
     try:
-        run_failure_webhook(failed_run)
+        context = failed_run(receiver.url)
+        run_failure_webhook(context)
     finally:
         receiver.close()
 
@@ -134,22 +142,36 @@ def test_a_failed_run_posts_its_json_summary_to_the_webhook(failed_run, monkeypa
     payload = json.loads(post["body"])
     assert post["path"] == "/hooks/T0KEN-IN-URL" and post["type"] == "application/json"
     assert payload["event"] == "dagster_run_failure" and payload["job"] == "catalog_daily"
-    assert payload["run_id"] == failed_run.dagster_run.run_id
+    assert payload["run_id"] == context.dagster_run.run_id
     assert payload["failed_steps"] == ["catalog_outcome"]
     assert "catalog components failed: symbols (ConfigError" in payload["steps"]["catalog_outcome"]
     assert "BONDS" in payload["steps"]["catalog_outcome"]
     assert "SECRET-KEY" not in post["body"].decode()
 
 
-def test_a_webhook_error_is_raised_without_the_url_and_no_variable_means_no_post(failed_run, monkeypatch):
+def test_a_webhook_error_is_raised_without_the_url_and_no_url_means_no_post(failed_run, monkeypatch):
     receiver = Receiver(status=500)
-    monkeypatch.setenv("MARKETDATA_ALERT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("MARKETDATA_ALERT_WEBHOOK_URL", receiver.url)  # the resource's URL is what counts
     try:
         with pytest.raises(SourceUnavailable) as err:
-            run_failure_webhook(failed_run)
+            run_failure_webhook(failed_run(receiver.url))
+        skipped = run_failure_webhook(failed_run(None))
     finally:
         receiver.close()
-    monkeypatch.delenv("MARKETDATA_ALERT_WEBHOOK_URL")
 
     assert "HTTP 500" in str(err.value) and "T0KEN" not in str(err.value)
-    assert isinstance(run_failure_webhook(failed_run), dg.SkipReason)
+    assert isinstance(skipped, dg.SkipReason)
+    assert len(receiver.received) == 1
+
+
+def test_the_webhook_resource_names_the_variable_when_it_is_set_and_is_empty_otherwise(monkeypatch):
+    from marketdata_assets.definitions import build_defs
+    from marketdata_assets.settings import get_settings
+
+    monkeypatch.setenv("MARKETDATA_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/hooks/T0KEN-IN-URL")
+    configured = build_defs(get_settings()).resources["alert_webhook"]
+    monkeypatch.delenv("MARKETDATA_ALERT_WEBHOOK_URL")
+    unset = build_defs(get_settings()).resources["alert_webhook"]
+
+    assert configured.url == dg.EnvVar("MARKETDATA_ALERT_WEBHOOK_URL")  # the UI shows the name, not the URL
+    assert unset.url is None

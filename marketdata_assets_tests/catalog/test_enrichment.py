@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from marketdata_assets.pipelines.catalog import EnrichResult
+from marketdata_assets.pipelines.catalog.symbols import EnrichResult
 from marketdata_assets.pipelines.reference import providers_document
 from marketdata_assets.transforms.enrichment import (
     Answer,

@@ -8,9 +8,10 @@ import pytest
 
 from marketdata_assets.errors import ConfigError
 from marketdata_assets.model.sessions import reference_document
-from marketdata_assets.pipelines.reference import providers_document, reference_frames, validate_reference
+from marketdata_assets.pipelines.reference import providers_document
 from marketdata_assets.settings import get_settings
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.transforms.reference import reference_frames, validate_reference
 from marketdata_assets_tests.catalog.helpers import materialize_catalog, snapshot
 
 ASSET_CLASSES = {"CRYPTO", "STOCK", "STOCK_BIST", "FOREX", "COMMODITY", "ETF", "FUTURE", "INDEX"}

@@ -139,3 +139,14 @@ def test_unchanged_spans_and_activity_change_nothing():
     changed, off, on = refresh_activity(plan, {"ESH24": (T0 - pd.Timedelta(hours=1), T0)}, 30, T0)
 
     assert changed.empty and off == [] and on == []
+
+
+def test_the_sierra_resource_market_overrides_reach_the_symbol_reference(monkeypatch):
+    from marketdata_assets.defs.resources import SierraResource
+
+    monkeypatch.delenv("MARKETDATA_INSTRUMENT_MARKETS", raising=False)
+    plain = symbol_reference(SierraResource().markets())
+    overridden = symbol_reference(SierraResource(instrument_markets={"ZZTOP": "FX"}).markets())
+
+    assert "ZZTOP" not in plain.market_overrides
+    assert overridden.market_overrides["ZZTOP"] == "FX"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from marketdata_assets.defs.catalog.steps import symbol_reference
-from marketdata_assets.pipelines.catalog import sync_symbols
+from marketdata_assets.pipelines.catalog.symbols import sync_symbols
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets_tests.catalog.helpers import add_daily_bars, snapshot
 

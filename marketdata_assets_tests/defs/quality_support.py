@@ -24,12 +24,12 @@ def raw_from_ticks(ticks: pd.DataFrame) -> pd.DataFrame:
     the aggressor in the bid/ask volumes)."""
     trade = ticks["kind"].to_numpy() == "trade"
     size = ticks["size"].to_numpy(dtype=np.int64)
-    side = ticks["side"].to_numpy(dtype=object)
+    side = ticks["aggressor"].to_numpy()
     return pd.DataFrame({
         "instrument": ticks["instrument"].to_numpy(dtype=object), "trading_date": ticks["trading_date"].to_numpy(),
         "ts": ticks["ts"].array, "open": 0.0, "high": ticks["ask"].to_numpy(), "low": ticks["bid"].to_numpy(),
         "close": ticks["price"].to_numpy(), "num_trades": ticks["num_trades"].to_numpy(), "total_volume": size,
-        "bid_volume": np.where(trade & (side == "sell"), size, 0), "ask_volume": np.where(trade & (side == "buy"), size, 0),
+        "bid_volume": np.where(trade & (side == 2), size, 0), "ask_volume": np.where(trade & (side == 1), size, 0),
         "kind": np.where(trade, KIND_TRADE, KIND_QUOTE), "sub_trade": ticks["sub_trade"].to_numpy(),
         "source": ticks["source"].to_numpy(dtype=object), "source_offset": ticks["source_offset"].to_numpy(),
         "run_id": "loader",

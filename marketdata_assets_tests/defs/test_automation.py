@@ -38,12 +38,12 @@ def defs(sample_dir, tmp_path):
                    "sierra": SierraResource(data_dir=str(sample_dir))})
 
 
-def run(defs, instance, *assets):
+def run(defs, instance, *assets, key=KEY):
     config = {k: v for k, v in QUIET.items() if k != "ops" or "validated_ticks" in assets}
     checks = SIERRA_CHAIN_CHECK_KEYS if "validated_ticks" in assets else []   # as the sensor's run requests
     job = defs.resolve_job_def("sierra_chain").get_subset(asset_selection={dg.AssetKey(a) for a in assets},
                                                           asset_check_selection=set(checks))
-    result = job.execute_in_process(instance=instance, partition_key=KEY, run_config=config)
+    result = job.execute_in_process(instance=instance, partition_key=key, run_config=config)
     assert result.success
     return result
 
@@ -86,3 +86,43 @@ def test_a_whole_chain_run_leaves_automation_nothing_to_request(defs, instance):
     assert "freshness" not in {e.check_name for e in result.get_asset_check_evaluations()}   # the sensor's job
     assert {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()} == set(SIERRA_CHAIN)
     assert requested(tick) == {}
+
+
+def test_chain_runs_of_several_partitions_between_two_ticks_leave_nothing_to_request(defs, instance):
+    """Dagster's ``executed_with_root_target`` looks only at an asset's latest materialization
+    over all partitions: with several chain runs finished between two ticks (the sensor
+    launches one per partition, four at a time) every partition but the last one looked
+    updated from outside and got a second ohlc_bars + indicators run."""
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    keys = [str(key_for(day, INST)) for day in ("2024-03-07", "2024-03-08", "2024-03-11")]
+
+    for key in keys:
+        run(defs, instance, *SIERRA_CHAIN, key=key)
+    tick = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor)
+
+    assert requested(tick) == {}
+
+
+def test_dependency_newer_reads_the_partitions_latest_materializations_when_evaluated(sample_dir, tmp_path,
+                                                                                       instance):
+    """The part of the conditions that is read live, after ``in_progress``: a chain run that
+    finished while a tick ran leaves ohlc_bars newer than validated_ticks, so nothing is
+    requested even when the tick's asset records still showed only the validated_ticks update."""
+    from marketdata_assets.defs.automation import DependencyNewer
+
+    # a dependency updated in this tick (whoever ran it), and DependencyNewer: only the latter tells the cases apart
+    probe_condition = dg.AutomationCondition.any_deps_match(dg.AutomationCondition.newly_updated()) & DependencyNewer()
+    only_newer = ohlc_bars.map_asset_specs(lambda spec: spec.replace_attributes(automation_condition=probe_condition))
+    resources = {"freshness": FreshnessResource(), "sierra": SierraResource(data_dir=str(sample_dir)),
+                 "warehouse": WarehouseResource(url=f"sqlite:///{tmp_path}/wh.db")}
+    probe = dg.Definitions(assets=[reference_data, sierra_ticks, validated_ticks, only_newer, indicators],
+                           asset_checks=[freshness_checks], jobs=[sierra_chain_job], resources=resources)
+    first = dg.evaluate_automation_conditions(defs=probe, instance=instance)
+
+    run(probe, instance, *SIERRA_CHAIN)
+    after_chain = dg.evaluate_automation_conditions(defs=probe, instance=instance, cursor=first.cursor)
+    run(probe, instance, "sierra_ticks", "validated_ticks")
+    after_dependency = dg.evaluate_automation_conditions(defs=probe, instance=instance, cursor=after_chain.cursor)
+
+    assert requested(after_chain) == {}                                    # its own materialization is the newest
+    assert requested(after_dependency)["ohlc_bars"] == {KEY}              # validated_ticks was rewritten after it

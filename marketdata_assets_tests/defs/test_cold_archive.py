@@ -15,7 +15,7 @@ from marketdata_assets.defs.storage.assets import cold_archive
 from marketdata_assets.defs.storage.resources import ArchiveResource
 from marketdata_assets.defs.storage.schedules import archive_nightly
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.archive import archive_candidates
+from marketdata_assets.pipelines.storage import archive_candidates
 from marketdata_assets.storage.archive import manifest
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.storage.archive_frames import write_partitions
@@ -91,11 +91,12 @@ def test_nightly_schedule_of_the_built_definitions_requests_no_date_before_the_p
     assert job_dates.get_first_partition_key() == "2024-03-04"
 
 
-def test_materializing_cold_archive_moves_the_partition_and_reports_row_count(instance, warehouse_url, tmp_path):
+def test_materializing_cold_archive_moves_the_partition_and_reports_its_manifest_table(
+        instance, warehouse_url, tmp_path):
+    tables = ("ticks", "raw_ticks", "ohlc_bars", "base_bars", "indicators", "quarantine")
     with open_warehouse(warehouse_url) as wh:
         write_partitions(wh, "2024-03-08")
-        total = sum(wh.count(t, partition_scope("ESH24", "2024-03-08"))
-                    for t in ("ticks", "raw_ticks", "ohlc_bars", "base_bars", "indicators", "quarantine"))
+        hot = {t: wh.count(t, partition_scope("ESH24", "2024-03-08")) for t in tables}
 
     result = dg.materialize([cold_archive], partition_key=key_for("2024-03-08", "ESH24"), instance=instance,
                             resources={"warehouse": WarehouseResource(url=warehouse_url),
@@ -103,7 +104,14 @@ def test_materializing_cold_archive_moves_the_partition_and_reports_row_count(in
 
     meta = result.asset_materializations_for_node("cold_archive")[0].metadata
     assert result.success
-    assert meta["dagster/row_count"].value == total > 0
+    assert meta["dagster/table_name"].value == "archive_manifest"
+    assert meta["dagster/row_count"].value == 6                      # the partition's manifest rows
+    schema = meta["dagster/column_schema"].schema
+    assert [c.name for c in schema.columns] == ["table_name", "instrument", "trading_date", "path", "rows", "bytes",
+                                                "sha256", "min_ts", "max_ts", "schema_version", "archived_at"]
+    assert all(c.description for c in schema.columns)
+    assert {t: meta[f"archived_rows/{t}"].value for t in tables} == hot
+    assert meta["archived_rows"].value == sum(hot.values()) > 0
     with open_warehouse(warehouse_url) as wh:
         assert len(manifest(wh)) == 6
         assert wh.read_hot("ticks").empty

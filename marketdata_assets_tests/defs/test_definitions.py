@@ -45,8 +45,8 @@ def test_every_asset_has_a_plain_description_an_owner_a_kind_and_a_group(defs):
 
 def test_every_sensor_and_job_says_what_it_does(defs):
     assert all(s.description for s in defs.sensors), [s.name for s in defs.sensors if not s.description]
-    for name in ("sierra_chain", "provider_chain", "provider_bootstrap", "reference", "catalog_daily",
-                 "projectx_bootstrap"):
+    for name in ("sierra_chain", "sierra_depth_load", "provider_chain", "provider_bootstrap", "reference",
+                 "catalog_daily", "projectx_bootstrap"):
         assert defs.resolve_job_def(name).description, name
 
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw
-from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, RECORD_SIZE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.sierra_sample import write_scid
 from marketdata_assets.transforms.partition_dates import OUT_OF_RANGE, DateRange
 from marketdata_assets_tests.defs.helpers import materialize_partition
 

@@ -13,9 +13,9 @@ from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.providers.sensors import evaluate
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.fakeproviders import FakeProviders
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.fakeproviders import FakeProviders
 
 SECRET = "SECRET-KEY-123"
 DAYS = ["2024-03-04", "2024-03-05", "2024-03-06", "2024-03-07", "2024-03-08"]

@@ -12,8 +12,8 @@ import pytest
 
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.demo import summary
-from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 from marketdata_assets.transforms.expectations import EXPECTATION_TABLE
 from marketdata_assets_tests.quality.helpers import (
     BAR_INSTRUMENT,

@@ -16,8 +16,8 @@ from marketdata_assets.defs.quality.checks import freshness_checks
 from marketdata_assets.defs.quality.sensors import evaluate as evaluate_freshness
 from marketdata_assets.defs.quality.sensors import freshness_sensor
 from marketdata_assets.defs.resources import FreshnessResource, SierraResource, WarehouseResource
-from marketdata_assets.pipelines.quality import check_rules, verdicts
 from marketdata_assets.transforms.quality import assess_ticks
+from marketdata_assets.transforms.verdicts import check_rules, verdicts
 from marketdata_assets_tests.quality.helpers import DAY, load_sample, partition
 
 from .quality_support import ASSETS, QUIET

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketdata_assets.sources.sierra.sample import header_bytes, write_scid
 from marketdata_assets.sources.sierra.scid import (
     HEADER_SIZE,
     RECORD_DTYPE,
@@ -21,6 +20,7 @@ from marketdata_assets.sources.sierra.scid import (
     read_scid,
 )
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.sierra_sample import header_bytes, write_scid
 from marketdata_assets_tests.defs.helpers import materialize_partition
 
 DAY, INST = "2024-03-11", "ESH24"

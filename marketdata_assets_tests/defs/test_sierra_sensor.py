@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from marketdata_assets.defs.partitions import market_partitions
-from marketdata_assets.defs.resources import SierraResource, WarehouseResource
+from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.jobs import SIERRA_CHAIN_KEYS
 from marketdata_assets.defs.sierra.sensors import sierra_files_sensor
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw
-from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 
 @pytest.fixture
@@ -31,6 +31,7 @@ def instance():
 def tick(instance, data_dir, cursor=None):
     ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={
         "sierra": SierraResource(data_dir=str(data_dir)),
+        "depth": DepthResource(depth_dir=str(data_dir / "MarketDepthData")),
         "warehouse": WarehouseResource(url=f"sqlite:///{data_dir.parent}/warehouse.db")})
     result = sierra_files_sensor(ctx)
     for req in result.dynamic_partitions_requests or []:
@@ -197,3 +198,25 @@ def test_tomorrows_records_are_not_requested_and_the_file_is_looked_at_again(ins
 
     assert keys(first) == keys(again) == ["2024-03-08|BTCUSDT"]
     assert {r.run_key for r in first.run_requests} == {r.run_key for r in again.run_requests}   # deduplicated
+
+
+def test_one_cursor_covers_scid_and_depth_files_each_requesting_its_own_job(instance, sample_dir, tmp_path):
+    from marketdata_assets_tests.depth import handbuilt as hb
+
+    data_dir = tmp_path / "sierra"
+    data_dir.mkdir()
+    shutil.copy(sample_dir / "ESH24.scid", data_dir)
+    (data_dir / "MarketDepthData").mkdir()
+    hb.write_files(data_dir / "MarketDepthData", trailing=b"")
+
+    first = tick(instance, data_dir)
+    again = tick(instance, data_dir, first.cursor)
+
+    jobs = {}
+    for r in first.run_requests:
+        jobs.setdefault(r.job_name, []).append(str(r.partition_key))
+    assert sorted(jobs["sierra_chain"]) == [f"2024-03-{d}|ESH24" for d in ("07", "08", "11", "12")]
+    assert sorted(jobs["sierra_depth_load"]) == ["2025-09-22|ESZ5", "2025-09-23|ESZ5", "2025-09-24|ESZ5"]
+    assert sorted(first.dynamic_partitions_requests[0].partition_keys) == ["ESH24", "ESZ5"]
+    assert sorted(k.rsplit(".", 1)[1] for k in json.loads(first.cursor)) == ["depth", "depth", "scid"]
+    assert again.run_requests == []

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.book import book_at, build_book
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.bars import book_at, build_book
+from marketdata_assets.pipelines.sierra.depth import load_depth
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.depth import handbuilt as hb
 

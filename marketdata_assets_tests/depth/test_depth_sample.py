@@ -6,11 +6,11 @@ from datetime import date
 
 from marketdata_assets.model.contracts import tick_size_for
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.book import build_book, quote_agreement, scid_quotes
-from marketdata_assets.pipelines.depth import depth_files, load_depth
-from marketdata_assets.pipelines.sierra import load_raw, scid_path
-from marketdata_assets.sources.sierra.depth_sample import write_sample_depth
+from marketdata_assets.pipelines.bars import build_book, quote_agreement, scid_quotes
+from marketdata_assets.pipelines.sierra.depth import depth_files, load_depth
+from marketdata_assets.pipelines.sierra.ticks import load_raw, scid_path
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.depth_sample import write_sample_depth
 
 
 def test_sample_depth_book_matches_scid_quotes_at_every_snapshot(sample_dir, tmp_path):

@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from marketdata_assets.fakegateway import FakeGateway, Fault
 from marketdata_assets.settings import get_settings
 from marketdata_assets.sources.http import RetryPolicy
 from marketdata_assets.sources.projectx import ProjectXClient, build_projectx_client
+from marketdata_assets.testkit.fakegateway import FakeGateway, Fault
 
 API_KEY = "PX-SECRET-KEY-0042"
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, jitter_s=0.0)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketdata_assets.fakegateway import FakeGateway, Limits, catalog, market, parse_fault
 from marketdata_assets.model.sessions import market_for_instrument
+from marketdata_assets.testkit.fakegateway import FakeGateway, Limits, catalog, market, parse_fault
 
 ES = catalog.CONTRACTS["CON.F.US.EP.Z24"]
 

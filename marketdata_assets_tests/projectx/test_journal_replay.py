@@ -1,5 +1,5 @@
-"""Hub ticks journaled by the sidecar (a subprocess) reach Redis and ``raw_ticks`` exactly
-once across a kill -9 and a restart."""
+"""Hub messages journaled by the sidecar (a subprocess) reach Redis, ``raw_ticks`` and
+``depth_events`` exactly once across a kill -9 (and the line it tore) and a restart."""
 
 from __future__ import annotations
 
@@ -22,11 +22,14 @@ from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
 from marketdata_assets.defs.quality.assets import validated_ticks
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.fakegateway import FakeGateway
-from marketdata_assets.fakegateway.feed import FeedClock
+from marketdata_assets.pipelines.bars import replay_partition
+from marketdata_assets.pipelines.live import decode_journal
+from marketdata_assets.sources.projectx.journal import read_journal
 from marketdata_assets.sources.sierra.scid import read_scid
 from marketdata_assets.storage.live_reader import LiveCache
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.fakegateway import FakeGateway
+from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .conftest import API_KEY
 
@@ -73,7 +76,8 @@ def _replay(instance, url, selection=(live_ticks,), config=None):
 
 def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, prefix, monkeypatch, warehouse_url):
     journal_dir = tmp_path / "journal"
-    journal = journal_dir / "projectx" / "ESZ24.scid"
+    journal = journal_dir / "projectx" / "ESZ24.jsonl"
+    feed = journal_dir / "projectx" / "ESZ24.scid"       # the tick feed the sidecar derives and tails
     with FakeGateway(feed=FeedClock(datetime(2024, 11, 4, 15, tzinfo=UTC), speed=60.0)) as server, \
             dg.instance_for_test() as instance:
         env = {**os.environ, **server.settings_env(), "MARKETDATA_PROJECTX_USERNAME": "px-user",
@@ -86,19 +90,21 @@ def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, pre
         cmd = [sys.executable, "-m", "marketdata_assets.sidecar", "--projectx", "ESZ24", "--log-level", "DEBUG"]
         first = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait(lambda: _records(journal) > 30, what="journaled hub ticks")  # 31+ before, 10+ after: > 40
+            _wait(lambda: _records(feed) > 30, what="journaled hub ticks")  # 31+ before, 10+ after: > 40
             assert _replay(instance, warehouse_url).success          # replay while the sidecar writes
             first.send_signal(signal.SIGKILL)
             first.wait(10)
             with open(journal, "ab") as fh:
-                fh.write(b"\x07" * 23)                                # the record a crash tore
+                fh.write(b'{"rt":1,"type":1,"target')                 # the line a crash tore (24 bytes)
             assert _replay(instance, warehouse_url).success          # replay after the crash
             torn_size = journal.stat().st_size
             port = _free_port()
             second = subprocess.Popen(cmd, cwd=REPO, env={**env, "MARKETDATA_SIDECAR_PORT": str(port),
                                                           "MARKETDATA_SIDECAR_TOKEN": "tok"},
                                       stdout=log, stderr=subprocess.STDOUT)
-            _wait(lambda: journal.stat().st_size > torn_size + 400, what="journaling after the restart")
+            fed = _records(feed)
+            _wait(lambda: journal.stat().st_size > torn_size + 400 and _records(feed) > fed + 10,
+                  what="journaling after the restart")
             auth = {"Authorization": "Bearer tok"}
             health = httpx.get(f"http://127.0.0.1:{port}/health", headers=auth).json()
             metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=auth).text
@@ -112,19 +118,38 @@ def test_journal_replays_into_raw_ticks_exactly_once_across_kill_9(tmp_path, pre
         assert _replay(instance, warehouse_url).success              # and once more at the end
         validated = _replay(instance, warehouse_url, (validated_ticks,),
                             {"ops": {"validated_ticks": {"config": {"great_expectations": False}}}})
-        written = read_scid(journal).records
+        decoded = decode_journal(journal)
+        written, fed_records = decoded.records, read_scid(feed).records
         with open_warehouse(warehouse_url) as wh:
-            raw = wh.read("raw_ticks", {"instrument": "ESZ24", "trading_date": DAY})
+            raw = wh.read("raw_ticks", {"instrument": "ESZ24", "trading_date": DAY}, order_by=("source_offset",))
             kept = wh.count("ticks", {"instrument": "ESZ24", "trading_date": DAY})
             quarantined = wh.count("quarantine", {"instrument": "ESZ24", "trading_date": DAY})
+            depth = wh.read("depth_events", {"instrument": "ESZ24", "trading_date": DAY}, order_by=("seq",))
+            book, _ = replay_partition(wh, "ESZ24", DAY, origin="projectx", snapshot_us=1)
         with LiveCache(REDIS, prefix) as cache:
             in_redis = cache.ticks("ESZ24", n=1_000_000)
         sidecar_log = (tmp_path / "sidecar.log").read_text(errors="replace")
-    assert (journal.stat().st_size - 56) % 40 == 0                      # the torn bytes were cut off
-    assert len(raw) == len(written) > 40
-    assert raw["ts"].is_unique and raw["ts"].tolist() == written["ts"].tolist()
+    entries = read_journal(journal).entries
+    assert journal.read_bytes().endswith(b"\n") and b'"target{' not in journal.read_bytes()  # the torn line was cut
+    assert health["projectx"]["journal_torn_bytes"] == {"ESZ24": 24}
+    assert [e["sidecar"] for e in entries if "sidecar" in e] == ["start", "connected", "start", "connected"]
+    assert len(raw) == len(written) == len(fed_records) > 40
+    assert raw["ts"].is_unique and raw["ts"].tolist() == written["ts"].tolist() == fed_records["ts"].tolist()
+    assert raw["source_offset"].tolist() == list(range(len(raw)))
     assert set(raw["source"]) == {"projectx:ESZ24"}
     assert len(in_redis) == len(written) and in_redis["ts"].is_unique  # Redis too: exactly once
+    # depth: every GatewayDepth entry once, the gateway's code kept, and the book rebuilt from
+    # them shows, after each hub message, the best bid/ask of the quote sent with it
+    assert len(depth) == len(decoded.depth) > 40 and depth["seq"].tolist() == list(range(len(depth)))
+    assert set(depth["origin"]) == {"projectx"} and set(depth["source_code"]) >= {1, 2, 5, 6}
+    quotes, expected = None, []
+    for e in entries:
+        if e.get("target") == "GatewayQuote":
+            quotes = (e["arguments"][1]["bestBid"], e["arguments"][1]["bestAsk"])
+        elif e.get("target") == "GatewayDepth":
+            expected.append(quotes)
+    assert list(zip(book.batches["bid"], book.batches["ask"], strict=True)) == expected
+    assert not book.missing.any()
     assert validated.success and kept + quarantined == len(raw)
     assert API_KEY not in sidecar_log and "access_token" not in sidecar_log
     px = health["projectx"]

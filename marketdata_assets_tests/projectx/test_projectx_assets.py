@@ -16,10 +16,10 @@ from marketdata_assets.defs.providers.assets import symbol_map
 from marketdata_assets.defs.providers.resources import ProvidersResource
 from marketdata_assets.defs.quality.assets import validated_bars
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.fakegateway import catalog, market
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.projectx import plan_backfill, spans
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.testkit.fakegateway import catalog, market
 
 from .conftest import API_KEY
 

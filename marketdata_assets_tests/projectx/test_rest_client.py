@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from marketdata_assets.errors import CircuitOpen, ConfigError, RateLimited
-from marketdata_assets.fakegateway import FakeGateway, Limits, catalog, market
 from marketdata_assets.settings import get_settings
 from marketdata_assets.sources.http import AuthenticationFailed, TransientError
 from marketdata_assets.sources.projectx import GatewayError, build_projectx_client, contract_name
 from marketdata_assets.sources.projectx.rest import LoginRefused
+from marketdata_assets.testkit.fakegateway import FakeGateway, Limits, catalog, market
 
 from .conftest import API_KEY
 

@@ -12,16 +12,16 @@ import pytest
 import redis
 import websockets
 
-from marketdata_assets.fakegateway import FakeGateway, catalog, market
-from marketdata_assets.fakegateway.feed import FeedClock
+from marketdata_assets.pipelines.live import decode_journal
 from marketdata_assets.settings import Secret, get_settings
 from marketdata_assets.sidecar.config import SidecarConfig
-from marketdata_assets.sidecar.journal import TickJournal
 from marketdata_assets.sidecar.projectx import ProjectXInput
 from marketdata_assets.sidecar.runner import Runner
 from marketdata_assets.sources.projectx.hub import BUY, SELL, Quote, Trade, parse_quote, parse_trades
-from marketdata_assets.sources.sierra.scid import KIND_NAMES, read_scid
+from marketdata_assets.sources.sierra.scid import KIND_BAR, KIND_NAMES, read_scid
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.fakegateway import FakeGateway, catalog, market
+from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .conftest import API_KEY
 
@@ -146,6 +146,10 @@ def test_a_stall_is_detected_reconnected_and_backfilled_with_no_gap_or_double_co
     assert fill["error"] is None and fill["bars"] > 0 and fill["volume"] > 0
     assert pd.Timestamp(fill["to"]) - pd.Timestamp(fill["from"]) > pd.Timedelta(seconds=40)  # ≥1 s wall at 40x
     assert _equal_to_gateway(bars, expected) >= 4  # the minutes across the stall included
+    replayed = decode_journal(tmp_path / "ESZ24.jsonl").records      # the replay decodes what live decoded
+    fed = read_scid(tmp_path / "ESZ24.scid").records
+    assert len(replayed) == len(fed) and (replayed["kind"] == KIND_BAR).sum() == fill["bars"]
+    assert replayed["ts"].tolist() == fed["ts"].tolist() and replayed["close"].tolist() == fed["close"].tolist()
 
 
 def test_trade_payloads_may_be_one_object_or_a_list():
@@ -160,25 +164,6 @@ def test_quote_volume_is_not_a_bar_volume():
     quote = parse_quote({"symbol": "F.US.EP", "bestBid": 5000.0, "bestAsk": 5000.25, "volume": 912345,
                          "lastUpdated": "2024-11-04T15:00:01Z", "timestamp": "2024-11-04T15:00:01Z"})
     assert quote == Quote(1730732401000000, 5000.0, 5000.25)
-
-
-def test_journal_makes_equal_timestamps_unique_and_cuts_a_torn_record(tmp_path):
-    path = tmp_path / "ESZ24.scid"
-    journal = TickJournal(path)
-    journal.append(quote=Quote(1_000_000, 99.75, 100.0))
-    journal.append(trades=[Trade(1_000_000, 100.0, 2, BUY), Trade(1_000_000, 99.75, 1, SELL)])
-    journal.close()
-    with open(path, "ab") as fh:
-        fh.write(b"\x01" * 17)  # a record torn by kill -9
-    again = TickJournal(path)
-    again.append(trades=[Trade(900_000, 100.0, 5, BUY)])  # an older timestamp still goes after
-    again.close()
-    rec = _journal(tmp_path)
-    us = rec["ts"].dt.as_unit("us").astype("int64").tolist()
-    assert rec["kind"].tolist() == ["quote", "trade", "trade", "trade"]
-    assert us == [1_000_000, 1_000_001, 1_000_002, 1_000_003]
-    assert rec["close"].tolist()[1:] == [100.0, 99.75, 100.0]
-    assert (path.stat().st_size - 56) % 40 == 0
 
 
 def test_the_hub_speaks_signalr_json_handshake_invocations_and_refuses_without_token(gateway):
@@ -208,13 +193,13 @@ def test_the_hub_speaks_signalr_json_handshake_invocations_and_refuses_without_t
 
 
 def test_gap_fill_subtracts_what_was_journaled_and_held_in_the_edge_seconds():
-    from marketdata_assets.sidecar.projectx_gaps import Gap, fill_records
+    from marketdata_assets.sources.projectx.gaps import Gap, bar_rows, fill_records
 
     gap = Gap("ESZ24", last_us=10_400_000, last_second_volume=3, first_us=13_200_000)
     bars = pd.DataFrame({"ts": pd.to_datetime([10, 11, 12, 13, 14], unit="s", utc=True),
                          "open": [1.0] * 5, "high": [2.0] * 5, "low": [0.5] * 5, "close": [1.5] * 5,
                          "volume": [5.0, 7.0, 0.0, 4.0, 9.0]})
-    records = fill_records(gap, bars, held_volume_first=4)
+    records = fill_records(gap, bar_rows(bars), held_volume_first=4)
     assert gap.window() == (10_000_000, 14_000_000)
     assert [(ts, v) for ts, *_, v in records] == [(10_000_000, 2), (11_000_000, 7)]  # 12 empty, 13 all held
 
@@ -225,7 +210,7 @@ def test_the_projectx_input_never_imports_dagster():
     from pathlib import Path
 
     code = ("import sys, marketdata_assets.sidecar.projectx, marketdata_assets.sources.projectx.hub, "
-            "marketdata_assets.fakegateway; "
+            "marketdata_assets.testkit.fakegateway; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'great_expectations')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], check=True, timeout=60)

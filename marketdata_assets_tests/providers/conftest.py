@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from marketdata_assets.fakeproviders import FakeProviders, Fault
 from marketdata_assets.settings import Settings, get_settings
+from marketdata_assets.testkit.fakeproviders import FakeProviders, Fault
 
 from .helpers import FAKE_KEYS, FakeClock
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "providers"
+from marketdata_assets.testkit.recorded import load_recorded
 
 FAKE_KEYS = {
     "ALPHAVANTAGE_API_KEY": "SECRET-KEY-123-AV",
@@ -20,7 +18,8 @@ FAKE_KEYS = {
 
 
 def load_json(relpath: str) -> Any:
-    return json.loads((DATA / relpath).read_text("utf-8"))
+    """A recorded response, from the test kit's package data (stored once)."""
+    return load_recorded(relpath)
 
 
 class FakeClock:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from marketdata_assets.fakeproviders import Fault, main, parse_fault
 from marketdata_assets.sources.http.registry import build_provider
+from marketdata_assets.testkit.fakeproviders import Fault, main, parse_fault
 
 from .helpers import load_json
 

@@ -13,10 +13,12 @@ import pytest
 from marketdata_assets.errors import RateLimited
 from marketdata_assets.sources.http.client import ProviderError
 from marketdata_assets.sources.http.yahoo import YahooProvider, parse_chart
+from marketdata_assets.testkit.recorded import recorded_root
 
-from .helpers import DATA, load_json, provider_on
+from .helpers import load_json, provider_on
 
-DAILY_FILES = sorted(p.name for p in (DATA / "yahoo").glob("*.json") if "interval-1m" not in p.name)
+DAILY_FILES = sorted(p.name for p in recorded_root().joinpath("yahoo").iterdir()
+                     if p.name.endswith(".json") and "interval-1m" not in p.name)
 
 
 def _expected_daily(result: dict) -> pd.DataFrame:

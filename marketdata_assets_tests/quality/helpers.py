@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from marketdata_assets.model.sessions import Market, market_for_instrument
-from marketdata_assets.sources.sierra.sample import write_sample_data
 from marketdata_assets.sources.sierra.scid import instrument_from_path, read_scid
+from marketdata_assets.testkit.sierra_sample import write_sample_data
 from marketdata_assets.transforms.normalize import raw_frame, split_raw
 
 TICK_INSTRUMENTS = ("ESH24", "NQH24-CME", "CLJ24", "EURUSD")
@@ -82,7 +82,7 @@ def corrupt_ticks(ticks: pd.DataFrame) -> pd.DataFrame:
     out.loc[t[2], "price"] = np.inf
     out.loc[t[3], "price"] += 0.1                       # off grid
     out.loc[t[4], "size"] = -3
-    out.loc[t[5], "side"] = None
+    out.loc[t[5], "aggressor"] = 0                   # aggressor unknown
     out.loc[t[6], "trading_date"] = pd.Timestamp("2024-03-11")
     out.loc[t[7], ["bid", "ask"]] = out.loc[t[7], ["ask", "bid"]].to_numpy()
     out.loc[q[0], "bid"] = np.inf

@@ -9,14 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 from marketdata_assets.transforms.expectations import (
     BAR_RULES,
     BLOCKING,
     EXPECTATION_TABLE,
     TICK_RULES,
     WARN,
+    evidence_rows,
     run_bar_expectations,
+    run_expectations,
     run_tick_expectations,
     severity_table_markdown,
 )
@@ -141,3 +143,19 @@ def test_quality_modules_do_not_import_great_expectations():
 @pytest.mark.parametrize("rules", [TICK_RULES, BAR_RULES])
 def test_suites_have_no_duplicate_rules(rules):
     assert len(set(rules)) == len(rules)
+
+
+def test_the_suite_on_the_evidence_rows_counts_what_it_counts_on_the_whole_partition(sample, gx):
+    market, ticks, _ = sample["ESH24"]
+    bad = corrupt_ticks(partition(ticks, DAY))
+    masks = tick_rule_masks(bad, market, DAY, ES_TICK)
+    rows = evidence_rows(expectation_masks(bad, masks), len(bad), sample=50)
+
+    whole = run_expectations(bad, "ticks", masks, DAY, runner=gx)
+    narrow = run_expectations(bad, "ticks", masks, DAY, runner=gx, rows=rows)
+
+    assert rows is not None and len(rows) < len(bad) // 2
+    assert [(o.name, o.success, o.unexpected_count, o.element_count) for o in narrow] == \
+        [(o.name, o.success, o.unexpected_count, o.element_count) for o in whole]
+    assert [o.observed.get("unexpected_percent") for o in narrow] == \
+        [o.observed.get("unexpected_percent") for o in whole]

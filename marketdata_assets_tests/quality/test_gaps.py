@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from marketdata_assets.model.sessions import MIN_US, Market, Session, get_market
-from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 from marketdata_assets.transforms.gaps import GAP_COLUMNS, expected_bar_starts, find_gaps
 from marketdata_assets.transforms.normalize import ts_us
 

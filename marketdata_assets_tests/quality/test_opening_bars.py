@@ -8,9 +8,7 @@ partition these are the first bars, exactly as at an open."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,11 +18,12 @@ from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.pipelines.quality import validate_provider_bars
 from marketdata_assets.sources.http.alphavantage import parse_time_series
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.recorded import load_recorded
 from marketdata_assets.transforms.quality import assess_bars
 
 from .helpers import shift_from
 
-RECORDED = Path(__file__).resolve().parents[1] / "data/providers/alphavantage/time_series_intraday_1min_MSFT.json"
+RECORDED = "alphavantage/time_series_intraday_1min_MSFT.json"
 MARKET = market_for_instrument("MSFT")
 TODAY, YESTERDAY = date(2017, 12, 18), date(2017, 12, 15)
 OHLC = ["open", "high", "low", "close"]
@@ -32,7 +31,7 @@ OHLC = ["open", "high", "low", "close"]
 
 def session(day: date = TODAY) -> pd.DataFrame:
     """The recorded session as provider candidates of ``day``, its first bar at 09:30 New York."""
-    bars = parse_time_series(json.loads(RECORDED.read_text("utf-8")), "1m")
+    bars = parse_time_series(load_recorded(RECORDED), "1m")
     bell = pd.Timestamp(f"{day} 09:30", tz="America/New_York").tz_convert("UTC")
     bars["ts"] = (bars["ts"] - bars["ts"].iloc[0] + bell).astype("datetime64[us, UTC]")
     return bars.assign(instrument="MSFT", trading_date=pd.Timestamp(day), timeframe="1m", run_id="test")

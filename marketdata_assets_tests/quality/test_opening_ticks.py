@@ -10,10 +10,11 @@ from datetime import date
 import numpy as np
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.sierra import load_raw, validate
-from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.pipelines.quality import validate
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.sources.sierra.scid import RECORD_DTYPE, SC_EPOCH_US
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 MARKET = market_for_instrument("ESH24")   # FUTURE: warm-up default 1 bp (0.5 points at 5000)
 YESTERDAY, TODAY = date(2024, 3, 7), date(2024, 3, 8)

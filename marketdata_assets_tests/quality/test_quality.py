@@ -47,7 +47,7 @@ def test_empty_partition_is_clean():
 
     empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in {
         "instrument": object, "ts": "datetime64[us, UTC]", "trading_date": "datetime64[s]", "kind": object,
-        "price": float, "size": "int64", "bid": float, "ask": float, "side": object,
+        "price": float, "size": "int64", "bid": float, "ask": float, "aggressor": "int16",
         "source_offset": "int64"}.items()})
 
     report = assess_ticks(empty, get_market("CME"), DAY, 0.25)

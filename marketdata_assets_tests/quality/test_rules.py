@@ -170,7 +170,7 @@ def test_bar_corruptions_each_hit_their_rule(gc):
 
 def test_every_clean_sample_partition_is_kept_whole_with_score_one(sample):
     from marketdata_assets.model.contracts import grid_tick_size
-    from marketdata_assets.sources.sierra.sample import SAMPLE_DATES
+    from marketdata_assets.testkit.sierra_sample import SAMPLE_DATES
 
     for inst, (market, ticks, bars) in sample.items():
         for day in SAMPLE_DATES:

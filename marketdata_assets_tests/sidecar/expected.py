@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from marketdata_assets.model import aggressor
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.model.timeframes import TIMEFRAMES
 from marketdata_assets.sources.sierra.scid import read_scid
@@ -24,7 +25,7 @@ def batch_ticks(path: Path, instrument: str) -> pd.DataFrame:
     market = market_for_instrument(instrument)
     raw = raw_frame(read_scid(path).records, instrument, market, "scid", "test")
     ticks, _ = split_raw(raw)
-    return ticks
+    return ticks.assign(side=aggressor.names(ticks["aggressor"].to_numpy()))   # the live API's text
 
 
 def batch_bars(ticks: pd.DataFrame, instrument: str, timeframe: str) -> pd.DataFrame:

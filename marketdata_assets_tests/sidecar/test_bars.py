@@ -11,9 +11,9 @@ import pytest
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.model.timeframes import TIMEFRAMES
 from marketdata_assets.sidecar.pipeline import InstrumentPipeline
-from marketdata_assets.sources.sierra.sample import bar_records, write_scid
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_DTYPE, SC_EPOCH_US, read_scid
-from marketdata_assets.storage.live_cache import bars_frame
+from marketdata_assets.storage.live_codec import bars_frame
+from marketdata_assets.testkit.sierra_sample import bar_records, write_scid
 from marketdata_assets.transforms.aggregation import bars_from_bars
 from marketdata_assets.transforms.indicators import compute_indicators
 from marketdata_assets.transforms.normalize import raw_frame, split_raw

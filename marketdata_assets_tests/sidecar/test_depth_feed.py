@@ -1,22 +1,30 @@
 """The sidecar's depth feed against the real Redis: the live book equals the batch
-reconstruction of the same records, resumes after a restart, reaches /ws subscribers."""
+reconstruction of the same records, resumes after a restart, and every end-of-batch book
+reaches /ws and pub/sub subscribers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import numpy as np
+import redis
 from prometheus_client import CollectorRegistry, generate_latest
+from websockets.asyncio.client import connect
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.book import book_at
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.bars import book_at
+from marketdata_assets.pipelines.sierra.depth import load_depth
+from marketdata_assets.settings import Secret
+from marketdata_assets.sidecar import depth as depth_feed
 from marketdata_assets.sidecar.depth import DepthFeeder
-from marketdata_assets.sidecar.http import Hub, Metrics, _apply, _Client
-from marketdata_assets.storage.live_book import LiveBook
+from marketdata_assets.sidecar.http import Hub, Metrics, _apply, _Client, make_app, start_http
+from marketdata_assets.sources.sierra.depth import parse_depth_name, read_depth, utc_day_bounds
+from marketdata_assets.storage.live_book import BookKeys, LiveBook
 from marketdata_assets.storage.warehouse import open_warehouse
+from marketdata_assets.transforms.book import BookState, replay_book, screen_events
 from marketdata_assets_tests.depth import handbuilt as hb
-from marketdata_assets_tests.sidecar.conftest import SHARED_REDIS
+from marketdata_assets_tests.sidecar.conftest import SHARED_REDIS, free_port
 
 
 def batch_book(wh, directory, at_us):
@@ -24,6 +32,26 @@ def batch_book(wh, directory, at_us):
     book = book_at(wh, hb.INSTRUMENT, hb.TRADING_DATE, at_us)
     side = {s: [[r.price, r.quantity, r.num_orders] for r in book[book.side == s].itertuples()] for s in ("bid", "ask")}
     return side["bid"], side["ask"]
+
+
+def every_batch_book(depth_dir, levels):
+    """The book at every end-of-batch of the files, in order: the batch path's screening and
+    replay (transforms/book.py) of the records up to that batch end, from the book the
+    previous file ended with."""
+    books, state = [], BookState.empty()
+    for path in sorted(depth_dir.glob("*.depth")):
+        c = read_depth(path).columns
+        reason, eff = screen_events(c["ts"], c["command"], c["price"], *utc_day_bounds(parse_depth_name(path.name)[1]),
+                                    None)
+        cols = [c[k] for k in ("command", "flags", "num_orders", "price", "quantity")]
+        for end in np.flatnonzero(c["flags"] & 1):
+            upto = slice(0, end + 1)
+            book = replay_book(eff[upto], *(x[upto] for x in cols), reason[upto] != 0, state, snapshots=False).final
+            bids, asks = book.top(levels)
+            books.append({"type": "book", "instrument": hb.INSTRUMENT, "ts_us": int(eff[end]), "bids": bids,
+                          "asks": asks})
+        state = replay_book(eff, *cols, reason != 0, state, snapshots=False).final
+    return books
 
 
 def run_steps(feeder, n=3):
@@ -80,8 +108,67 @@ def test_book_updates_reach_only_clients_subscribed_to_book_events(tmp_path, pre
 
     messages = [json.loads(books.queue.get_nowait()) for _ in range(books.queue.qsize())]
     assert bars.queue.qsize() == 0
-    assert [m["type"] for m in messages] == ["book", "book"]     # one per read: file A, then file B
-    assert messages[-1]["bids"] == [[100.25, 9, 1], [100.0, 6, 1]] and messages[-1]["instrument"] == "ESZ5"
+    assert messages == every_batch_book(depth_dir, levels=2)     # 5 batch ends in file A, 4 in file B
+    assert len(messages) == 9 and messages[-1]["bids"] == [[100.25, 9, 1], [100.0, 6, 1]]
+
+
+def test_every_end_of_batch_book_reaches_ws_and_pubsub_subscribers_in_order(tmp_path, prefix, monkeypatch):
+    monkeypatch.setattr(depth_feed, "COMMIT_BATCHES", 2)          # a read commits in several steps
+    depth_dir = tmp_path / "MarketDepthData"
+    depth_dir.mkdir()
+    hb.write_files(depth_dir, b_rows=6, trailing=b"")
+    expected = every_batch_book(depth_dir, levels=10)
+    client = redis.Redis.from_url(SHARED_REDIS)
+    pubsub = client.pubsub()
+    pubsub.subscribe(BookKeys(prefix).channel(hb.INSTRUMENT))
+    assert pubsub.get_message(timeout=5)["type"] == "subscribe"
+    token, port = "depth-token", free_port()
+
+    async def scenario():
+        hub = Hub(Metrics())
+        runner = await start_http(make_app(lambda: (True, {}), hub.metrics, hub, Secret(token)), "127.0.0.1", port)
+        try:
+            async with connect(f"ws://127.0.0.1:{port}/ws?token={token}") as ws:
+                await ws.send(json.dumps({"op": "subscribe", "instruments": ["ESZ5"], "events": ["book"]}))
+                assert json.loads(await ws.recv())["type"] == "subscribed"
+                feeder = DepthFeeder(depth_dir, SHARED_REDIS, prefix, levels=10, hub=hub)
+                for _ in range(3):
+                    await feeder.step()
+                async with asyncio.timeout(30):
+                    return feeder, [json.loads(await ws.recv()) for _ in expected]
+        finally:
+            await runner.cleanup()
+
+    feeder, over_ws = asyncio.run(scenario())
+    over_pubsub = []
+    while (m := pubsub.get_message(timeout=1)) is not None:
+        over_pubsub.append(json.loads(m["data"]))
+    pubsub.close()
+    stored = json.loads(client.get(BookKeys(prefix).book(hb.INSTRUMENT)))
+    client.close()
+
+    assert len(expected) == 9 and len({b["ts_us"] for b in expected}) < 9   # batches sharing a millisecond too
+    assert over_ws == over_pubsub == expected
+    assert stored == expected[-1] and feeder.feeds[hb.INSTRUMENT].offset == 64 + 6 * 24
+
+
+def test_a_pattern_subscriber_alone_receives_every_book_too(tmp_path, prefix):
+    depth_dir = tmp_path / "MarketDepthData"
+    depth_dir.mkdir()
+    hb.write_files(depth_dir, b_rows=6, trailing=b"")
+    client = redis.Redis.from_url(SHARED_REDIS)
+    pubsub = client.pubsub()
+    pubsub.psubscribe(f"{prefix}:events:book:*")                 # no channel subscriber: NUMSUB is 0
+    assert pubsub.get_message(timeout=5)["type"] == "psubscribe"
+
+    run_steps(DepthFeeder(depth_dir, SHARED_REDIS, prefix, levels=10))
+
+    received = []
+    while (m := pubsub.get_message(timeout=1)) is not None:
+        received.append(json.loads(m["data"]))
+    pubsub.close()
+    client.close()
+    assert received == every_batch_book(depth_dir, levels=10)
 
 
 def test_depth_feed_is_on_by_default_only_when_the_folder_exists(tmp_path, monkeypatch):

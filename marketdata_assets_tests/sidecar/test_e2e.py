@@ -17,8 +17,8 @@ from datetime import date
 
 import pytest
 
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 from .conftest import REPO, SHARED_REDIS, wait_for
 from .expected import assert_redis_matches_file
@@ -47,8 +47,9 @@ def wait_caught_up(cache: LiveCache, path, instrument: str, timeout: float = 90.
 
 def test_sidecar_never_imports_dagster():
     code = ("import sys, marketdata_assets.sidecar.__main__, marketdata_assets.sidecar.runner, "
-            "marketdata_assets.sidecar.bench, marketdata_assets.sidecar.depth, "
-            "marketdata_assets.storage.live_cache, marketdata_assets.storage.live_book; "
+            "marketdata_assets.bench.sidecar, marketdata_assets.sidecar.depth, "
+            "marketdata_assets.storage.live_keys, marketdata_assets.storage.live_codec, "
+            "marketdata_assets.storage.live_reader, marketdata_assets.storage.live_book; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'great_expectations')); "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)

@@ -18,20 +18,21 @@ from marketdata_assets.errors import InvalidInstrument, StorageError
 from marketdata_assets.model.sessions import market_for_instrument
 from marketdata_assets.sidecar.pipeline import InstrumentPipeline
 from marketdata_assets.sidecar.publish import RedisWriter
-from marketdata_assets.sources.sierra.scid import HEADER_SIZE
-from marketdata_assets.storage import live_cache, live_reader
-from marketdata_assets.storage.live_cache import (
+from marketdata_assets.sources.sierra.scid import HEADER_SIZE, KIND_NAMES, KIND_QUOTE, KIND_TRADE, classify
+from marketdata_assets.storage.live_codec import (
     BAR_COLUMNS,
     BAR_DTYPE,
     BAR_FIELDS,
     BAR_STRUCT,
     RING_HEADER,
-    Keys,
+    TICK_DTYPE,
+    TICK_FIELD,
     bars_frame,
     pack_bar,
     ring_append_commands,
     ring_header,
 )
+from marketdata_assets.storage.live_keys import Keys
 from marketdata_assets.storage.live_reader import LiveCache
 
 from .conftest import SHARED_REDIS
@@ -127,7 +128,7 @@ def append(client, key: str, capacity: int, first_seq: int, members: list[bytes]
 
 
 def expected_frame(numbers, timeframe: str = "1m") -> pd.DataFrame:
-    """The bar frame of bars ``numbers``, built independently of live_cache's builders."""
+    """The bar frame of bars ``numbers``, built independently of the codec."""
     rows = [dict(zip(BAR_FIELDS, BAR_STRUCT.unpack(bar(k)), strict=True)) for k in numbers]
     frame = pd.DataFrame(rows, columns=list(BAR_FIELDS)).astype({"ts": "int64", "num_trades": "int64"})
     frame = frame.astype({c: "float64" for c in BAR_FIELDS if c not in ("ts", "num_trades")})
@@ -263,7 +264,7 @@ def test_frame_columns_dtypes_and_writable(prefix, shared_redis):
     assert frame["close"].iloc[0] == -1.0 and frame["num_trades"].tolist() == list(range(1, 11))
 
 
-def test_block_built_frames_equal_the_public_construction():
+def test_bar_frames_of_any_length_equal_an_independent_construction():
     rng = np.random.default_rng(3)
     for k in (0, 1, 2, 5000):
         arr = np.zeros(k, BAR_DTYPE)
@@ -274,11 +275,40 @@ def test_block_built_frames_equal_the_public_construction():
                 arr[name] = rng.normal(size=k) * 1e3
         if k:
             arr["vwap"][0] = math.nan
-        words = live_cache._words(arr)
-        pd.testing.assert_frame_equal(live_cache._frame_blocks(words, "1d"), live_cache._frame_public(words, "1d"),
-                                      check_exact=True)
-        pd.testing.assert_frame_equal(bars_frame(arr.tobytes(), "1d"), live_cache._frame_public(words, "1d"))
-    assert live_cache._frame_builder is live_cache._frame_blocks  # the fast path is in use here
+        want = pd.DataFrame({"timeframe": pd.Series(["1d"] * k, dtype=object),
+                             "ts": pd.to_datetime(arr["ts"], unit="us", utc=True).as_unit("us"),
+                             **{name: arr[name].astype(np.int64 if name == "num_trades" else np.float64)
+                                for name in BAR_FIELDS[1:]}})
+        for data in (arr, arr.tobytes()):
+            pd.testing.assert_frame_equal(bars_frame(data, "1d"), want, check_exact=True)
+
+
+def test_codec_sizes_match_the_documented_layout():
+    assert BAR_DTYPE.itemsize == BAR_STRUCT.size == 80
+    assert TICK_DTYPE.itemsize == 56 and TICK_DTYPE["kind"] == np.uint8
+
+
+def test_tick_kind_bytes_are_the_scid_readers_codes(prefix, shared_redis):
+    """Trades and bid/ask updates through the sidecar's pipeline and writer: each stream entry's
+    kind byte is the .scid reader's code for its record, and the reader names it like the batch path."""
+    rec = records("ESH24", 2_000, seed=17, first_day=date(2024, 3, 7), days=1)
+    kind, _ = classify(rec["open"], rec["high"], rec["low"], rec["total_volume"])
+    want = kind[(kind == KIND_TRADE) | (kind == KIND_QUOTE)]
+    assert {KIND_TRADE, KIND_QUOTE} <= set(want.tolist())
+    batch = InstrumentPipeline("ESH24", market_for_instrument("ESH24")).process(rec, HEADER_SIZE)
+
+    async def commit():
+        client = Redis.from_url(SHARED_REDIS)
+        writer = RedisWriter(client, SHARED_REDIS, Keys(prefix), stream_maxlen=100_000, bars_kept=50, heartbeat_ttl_s=30)
+        await writer.commit([batch], {"ESH24": None})
+        await client.aclose()
+
+    asyncio.run(commit())
+    entries = shared_redis.xrange(Keys(prefix).ticks("ESH24"))
+    stored = np.frombuffer(b"".join(fields[TICK_FIELD] for _, fields in entries), TICK_DTYPE)
+    assert stored["kind"].tolist() == want.tolist()
+    with LiveCache(SHARED_REDIS, prefix) as cache:
+        assert cache.ticks("ESH24", n=10**6)["kind"].tolist() == KIND_NAMES[want].tolist()
 
 
 def test_wrong_type_key_is_a_clear_error(prefix, shared_redis):
@@ -364,9 +394,3 @@ def test_read_path_fetches_only_what_is_asked(prefix, shared_redis, monkeypatch)
         assert (len(gets), len(scripts)) == (0, 2)
         assert numbers_of(cache.bars_array("ESH24", "1m", 5)) == [2, 3, 4, 5, 6]
         assert (len(gets), len(scripts)) == (1, 2)
-
-
-def test_live_cache_keeps_heap_slack_so_big_reads_do_not_page_fault_again(redis_url):
-    LiveCache(redis_url, "md", tune_malloc=False).close()
-    with LiveCache(redis_url, "md"):
-        assert live_reader._malloc_tuned is True  # mallopt accepted M_TOP_PAD

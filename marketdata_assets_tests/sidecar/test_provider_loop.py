@@ -22,14 +22,14 @@ import redis
 import redis.asyncio
 from prometheus_client import generate_latest
 
-from marketdata_assets.fakeproviders import FakeProviders
-from marketdata_assets.fakeproviders.generator import minute_bars, profile_for
 from marketdata_assets.settings import get_settings
 from marketdata_assets.sidecar.provider_journal import read_journal
 from marketdata_assets.sidecar.provider_publish import src_key
 from marketdata_assets.sidecar.providers import ProviderLoop, combined_status
-from marketdata_assets.storage.live_cache import Keys
+from marketdata_assets.storage.live_keys import Keys
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.fakeproviders import FakeProviders
+from marketdata_assets.testkit.fakeproviders.generator import minute_bars, profile_for
 
 from ..providers.helpers import FAKE_KEYS
 
@@ -98,7 +98,7 @@ def run(loop: ProviderLoop, sim: SimClock, cycles: int = 1, step: float = 0.0) -
 
 
 def cache(prefix: str) -> LiveCache:
-    return LiveCache("redis://127.0.0.1:6379/0", prefix, tune_malloc=False)
+    return LiveCache("redis://127.0.0.1:6379/0", prefix)
 
 
 def final_bar(instrument: str, minute_s: int) -> np.ndarray:
@@ -404,7 +404,7 @@ def test_restarted_empty_redis_is_rebuilt_and_polling_goes_on(make_loop, sim, pr
     server.start()
     loop = make_loop(("AAPL", "EURUSD"), url=server.url)
     run(loop, sim, cycles=3, step=1)
-    before = {i: LiveCache(server.url, prefix, tune_malloc=False).bars(i, "1m", 500) for i in ("AAPL", "EURUSD")}
+    before = {i: LiveCache(server.url, prefix).bars(i, "1m", 500) for i in ("AAPL", "EURUSD")}
     server.kill()
     run(loop, sim, cycles=2, step=1)
     down = loop.status()
@@ -413,7 +413,7 @@ def test_restarted_empty_redis_is_rebuilt_and_polling_goes_on(make_loop, sim, pr
     run(loop, sim, cycles=2, step=1)
 
     assert down["redis_error"] and loop.status()["redis_error"] is None
-    with LiveCache(server.url, prefix, tune_malloc=False) as c:
+    with LiveCache(server.url, prefix) as c:
         for inst, old in before.items():
             now = c.bars(inst, "1m", 500)
             assert len(now) == len(loop.feeds[inst].bars.kept) >= len(old)

@@ -18,8 +18,8 @@ import redis
 from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.config import SidecarConfig
 from marketdata_assets.sidecar.runner import Runner
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.storage.live_reader import LiveCache
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 from .conftest import SHARED_REDIS
 from .expected import EXACT_BAR_COLUMNS, TICK_COLUMNS, assert_redis_matches_file, batch_bars, batch_ticks

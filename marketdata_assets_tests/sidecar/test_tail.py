@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 
 from marketdata_assets.sidecar.tail import FileReplaced, ScidTail, Watcher, discover
-from marketdata_assets.sources.sierra.sample import write_scid
 from marketdata_assets.sources.sierra.scid import HEADER_SIZE, RECORD_SIZE
+from marketdata_assets.testkit.sierra_sample import write_scid
 
 from .writer import records
 

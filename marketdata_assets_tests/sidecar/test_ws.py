@@ -144,7 +144,7 @@ def test_forming_bar_events_reach_only_their_subscribers_with_the_batch_time():
     import numpy as np
 
     from marketdata_assets.sidecar.http import _apply, _Client
-    from marketdata_assets.storage.live_cache import pack_bar
+    from marketdata_assets.storage.live_codec import pack_bar
 
     hub = Hub(Metrics())
     forming, bars = _Client(None, 10), _Client(None, 10)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.sources.sierra.sample import header_bytes, session_timestamps, tick_records
 from marketdata_assets.sources.sierra.scid import RECORD_SIZE
+from marketdata_assets.testkit.sierra_sample import header_bytes, session_timestamps, tick_records
 
 
 def records(instrument: str, n: int, seed: int, first_day: date, days: int) -> np.ndarray:

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from marketdata_assets.errors import CorruptFile
-from marketdata_assets.sources.sierra.sample import header_bytes, unique_microseconds, write_scid
 from marketdata_assets.sources.sierra.scid import (
     FIRST_SUB_TRADE,
     HEADER_SIZE,
@@ -26,6 +25,7 @@ from marketdata_assets.sources.sierra.scid import (
     resume_offset,
     valid_timestamps,
 )
+from marketdata_assets.testkit.sierra_sample import header_bytes, unique_microseconds, write_scid
 
 T0 = 1_709_850_000_000_000  # 2024-03-07 22:20 UTC in Unix µs
 

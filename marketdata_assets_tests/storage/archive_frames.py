@@ -20,7 +20,7 @@ def partitions(day: str = DAY, shift_days: int = 0) -> dict[str, pd.DataFrame]:
     start = T0 + shift_days * 86_400_000_000
     n = 50
     ticks = ticks_frame(n, "r1").assign(
-        trading_date=day, ts=ts(n, start, 1), side=[None, "buy"] * (n // 2), source=["é€"] * n,
+        trading_date=day, ts=ts(n, start, 1), aggressor=[0, 1] * (n // 2), source=["é€"] * n,
         price=lambda f: f["price"].where(np.arange(n) % 7 != 0))
     raw = pd.DataFrame({
         "instrument": "ESH24", "trading_date": day, "ts": ts(n, start, 1), "open": 0.0, "high": 5001.0,

@@ -7,8 +7,7 @@ import time
 from datetime import date
 
 from marketdata_assets.model.sessions import market_for_instrument
-from marketdata_assets.pipelines.quality import validate_provider_bars
-from marketdata_assets.pipelines.sierra import validate
+from marketdata_assets.pipelines.quality import validate, validate_provider_bars
 from marketdata_assets.storage.warehouse import open_warehouse
 from marketdata_assets.storage.warehouse import postgres as pg_backend
 from marketdata_assets.storage.warehouse import sqlite as sqlite_backend

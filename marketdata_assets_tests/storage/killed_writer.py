@@ -14,7 +14,7 @@ def frame(n: int, run_id: str) -> pd.DataFrame:
     return pd.DataFrame({
         "instrument": "ESH24", "ts": ts, "trading_date": "2024-03-08", "kind": "trade",
         "price": 5000.0 + (np.arange(n) % 40) * 0.25, "size": 1, "bid": 4999.75, "ask": 5000.25,
-        "side": "buy", "num_trades": 1, "sub_trade": 0, "quality_score": 1.0,
+        "aggressor": 1, "num_trades": 1, "sub_trade": 0, "quality_score": 1.0,
         "source": "test", "source_offset": np.arange(n), "run_id": run_id,
     })
 

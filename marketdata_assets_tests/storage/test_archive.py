@@ -71,18 +71,18 @@ def test_counts_spans_totals_and_filtered_reads_include_cold_rows(two_days, root
     counts = {n: two_days.count(n) for n in ARCHIVED_TABLES}
     spans, total = two_days.spans("ticks"), two_days.total("base_bars", "quality_score")
     per_day = two_days.partition_counts("ohlc_bars", {"instrument": "ESH24", "timeframe": "5m"})
-    buys = two_days.read("ticks", {**SCOPE, "side": "buy"}, columns=["ts", "side"], order_by=("ts",))
+    buys = two_days.read("ticks", {**SCOPE, "aggressor": 1}, columns=["ts", "aggressor"], order_by=("ts",))
 
     archive_partition(two_days, root, "ESH24", DAY)
 
     assert {n: two_days.count(n) for n in ARCHIVED_TABLES} == counts
-    assert two_days.count("ticks", {**SCOPE, "side": "buy"}) == len(buys) == 25
+    assert two_days.count("ticks", {**SCOPE, "aggressor": 1}) == len(buys) == 25
     pd.testing.assert_frame_equal(two_days.spans("ticks"), spans)
     assert two_days.total("base_bars", "quality_score") == total
     pd.testing.assert_frame_equal(
         two_days.partition_counts("ohlc_bars", {"instrument": "ESH24", "timeframe": "5m"}), per_day)
     pd.testing.assert_frame_equal(
-        two_days.read("ticks", {**SCOPE, "side": "buy"}, columns=["ts", "side"], order_by=("ts",)), buys)
+        two_days.read("ticks", {**SCOPE, "aggressor": 1}, columns=["ts", "aggressor"], order_by=("ts",)), buys)
     assert two_days.read("ticks", dates=(NEXT, None))["trading_date"].unique().tolist() == [NEXT]
 
 

@@ -7,9 +7,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from marketdata_assets.pipelines.catalog import market_data_spans
+from marketdata_assets.pipelines.catalog.integrity import integrity_figures
+from marketdata_assets.pipelines.catalog.symbols import market_data_spans
 from marketdata_assets.pipelines.features import build_indicators
-from marketdata_assets.pipelines.integrity import integrity_figures
 from marketdata_assets.storage.archive import archive_partition
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
 from marketdata_assets_tests.defs.helpers import materialize_partition

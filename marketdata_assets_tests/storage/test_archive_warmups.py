@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from marketdata_assets.pipelines.quality import bar_warmup, tick_warmup, validate_provider_bars
-from marketdata_assets.pipelines.sierra import load_raw, validate
-from marketdata_assets.sources.sierra.sample import write_scid
+from marketdata_assets.pipelines.quality import bar_warmup, tick_warmup, validate, validate_provider_bars
+from marketdata_assets.pipelines.sierra.ticks import load_raw
 from marketdata_assets.storage.archive import archive_partition
 from marketdata_assets.storage.warehouse import open_warehouse, partition_scope
+from marketdata_assets.testkit.sierra_sample import write_scid
 from marketdata_assets.transforms.quality import DEFAULT_PARAMS
 from marketdata_assets_tests.quality.test_opening_bars import MARKET as MSFT_MARKET
 from marketdata_assets_tests.quality.test_opening_bars import OHLC, session

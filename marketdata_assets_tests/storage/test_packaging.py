@@ -1,5 +1,7 @@
 """The migrations ship with the package: a built wheel creates a complete warehouse, and a
-package without them fails at once, naming what is missing."""
+package without them fails at once, naming what is missing. The test kit's recorded provider
+responses ship too (package data, not packages: the build warns about nothing), so the
+fake providers of an installed wheel serve them like the checkout."""
 
 from __future__ import annotations
 
@@ -37,10 +39,25 @@ def wheel(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", ".venv", "var", "build", "dist", "*.egg-info",
                                                              "__pycache__", ".*_cache"))
     # no build isolation: the dev install holds setuptools, so the test needs no index
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out), str(src)], check=True, capture_output=True, timeout=240)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-v",
+                           "-w", str(out), str(src)], check=True, capture_output=True, text=True, timeout=240)
     (path,) = out.glob("marketdata_assets-*.whl")
+    BUILD_LOG[path] = done.stdout + done.stderr
     return path
+
+
+BUILD_LOG: dict[Path, str] = {}
+
+SERVE_FROM_WHEEL = """
+import json, sys
+import marketdata_assets
+from marketdata_assets.testkit.fakeproviders.common import Recorded
+from marketdata_assets.testkit.recorded import recorded_root
+recorded = Recorded()
+print(json.dumps({"package": marketdata_assets.__file__, "root": str(recorded_root()),
+                  "yahoo": recorded.files("yahoo"),
+                  "symbols": recorded.load("polygon/v3_reference_tickers_page1.json")["results"][0]["ticker"]}))
+"""
 
 
 def test_wheel_holds_every_migration_file(wheel):
@@ -80,3 +97,29 @@ def test_editable_install_reads_the_checkout_sql_directory():
 
     assert [f.name for f in files] == sorted(p.name for p in (ROOT / "sql" / "sqlite").glob("[0-9]*.sql"))
     assert all(f.name[:3] < "100" for f in files)
+
+
+def test_wheel_holds_each_recorded_response_once_as_package_data_without_build_warnings(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    recorded = ROOT / "marketdata_assets" / "testkit" / "fakeproviders" / "recorded"
+    shipped = sorted(p.relative_to(recorded).as_posix() for p in recorded.rglob("*.json"))
+
+    in_wheel = sorted(n.split("/recorded/", 1)[1] for n in names if "/recorded/" in n and n.endswith(".json"))
+    assert len(shipped) == 17 and in_wheel == shipped              # every file, each exactly once
+    assert not list((ROOT / "marketdata_assets_tests").rglob("*.json"))  # no second copy in the tests
+    assert "marketdata_assets/testkit/fakeproviders/recorded/README.md" in names
+    assert "absent from the `packages` configuration" not in BUILD_LOG[wheel]
+
+
+def test_fake_providers_from_the_wheel_serve_its_recorded_responses(wheel, tmp_path):
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    done = subprocess.run([sys.executable, "-c", SERVE_FROM_WHEEL], cwd=tmp_path, env=env, check=True,
+                          capture_output=True, text=True, timeout=120)
+
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert Path(out["package"]).is_relative_to(site) and Path(out["root"]).is_relative_to(site)
+    assert "yahoo/chart-AAPL-2020-01-01-to-2020-01-03.json" in out["yahoo"] and len(out["yahoo"]) == 6
+    assert out["symbols"]

@@ -211,3 +211,18 @@ def test_a_write_wider_than_one_partition_goes_through_the_parent(pg):
     pg.replace_partition("ticks", both, {"instrument": "ESH24"})
 
     assert pg.count("ticks", partition_scope("ESH24", "2024-03-07")) == 3 and pg.count("ticks", SCOPE) == 4
+
+
+def test_streamed_writes_swap_in_every_frame_and_an_empty_stream_drops_the_leaf(pg):
+    data = raw_frame(30, "s")
+    stream = (data.iloc[lo:lo + 7] for lo in range(0, 30, 7))
+
+    counts = pg.replace_partitions([base.PartitionWrite("raw_ticks", stream, SCOPE)])
+
+    back = pg.read("raw_ticks", SCOPE, order_by=("source_offset",))
+    assert counts == [30] and back["source_offset"].tolist() == data["source_offset"].tolist()
+    assert pg.replace_partitions([base.PartitionWrite("raw_ticks", iter([data.iloc[:0]]), SCOPE)]) == [0]
+    assert leaves(pg.url, "raw_ticks") == []
+    wider = iter([ticks(3, "w", "2024-03-07"), ticks(4, "w")])   # through the parent, leaves per frame
+    assert pg.replace_partitions([base.PartitionWrite("ticks", wider, {"instrument": "ESH24"})]) == [7]
+    assert pg.count("ticks", partition_scope("ESH24", "2024-03-07")) == 3 and pg.count("ticks", SCOPE) == 4

@@ -17,7 +17,7 @@ def _ticks(n, price=5000.0):
         "instrument": "ESH24", "ts": pd.to_datetime(1_709_910_000_000_000 + np.arange(n) * 1000, unit="us", utc=True),
         "trading_date": "2024-03-08", "kind": "trade", "price": price + np.arange(n) % 7,
         "size": np.arange(n) % 5 + 1, "bid": np.nan, "ask": np.nan,
-        "side": np.where(np.arange(n) % 3 == 0, None, "buy").astype(object), "num_trades": 1, "sub_trade": 0,
+        "aggressor": np.where(np.arange(n) % 3 == 0, 0, 1), "num_trades": 1, "sub_trade": 0,
         "quality_score": 1.0, "source": "f.scid", "source_offset": 56 + np.arange(n) * 40, "run_id": "r",
     })
 
@@ -37,7 +37,7 @@ def test_a_write_of_many_slices_stores_every_row_once(warehouse_url):
 
     assert len(back) == 23
     assert back["price"].tolist() == (6000.0 + np.arange(23) % 7).tolist()
-    assert back["side"].isna().sum() == 8
+    assert (back["aggressor"] == 0).sum() == 8
 
 
 def test_an_empty_write_empties_the_partition(warehouse_url):

@@ -32,7 +32,7 @@ def pandas_bars(trades: pd.DataFrame, origin: pd.Timestamp, tf: str) -> pd.DataF
     out = grouper["price"].ohlc()
     out["volume"] = grouper["size"].sum()
     out["vwap"] = grouper.apply(lambda g: (g["price"] * g["size"]).sum() / g["size"].sum() if len(g) else np.nan)
-    out["ask_volume"] = grouper.apply(lambda g: g.loc[g["side"] == "buy", "size"].sum() if len(g) else 0)
+    out["ask_volume"] = grouper.apply(lambda g: g.loc[g["aggressor"] == 1, "size"].sum() if len(g) else 0)
     return out.dropna(subset=["open"])
 
 
@@ -76,7 +76,7 @@ def test_session_spanning_dst_change_has_right_hour_count_and_one_daily_bar(day,
     lo, hi = market.window_us(day)
     ts = np.arange(lo, hi, 60_000_000) + 30_000_000  # one trade in every minute of the session
     trades = pd.DataFrame({"ts": pd.to_datetime(ts, unit="us", utc=True), "price": 100.0, "size": 1,
-                           "side": "buy", "num_trades": 1})
+                           "aggressor": 1, "num_trades": 1})
 
     bars = bars_from_trades(trades, market, day)
 
@@ -100,3 +100,21 @@ def test_bars_from_base_bars_aggregate_ohlc_and_leave_vwap_unknown():
 
     assert five[["open", "high", "low", "close", "volume"]].values.tolist() == [[1, 9, 0.5, 6, 50], [6, 7, 5, 6.5, 10]]
     assert five["vwap"].isna().all()
+
+
+@pytest.mark.parametrize("spacing_s", [7, 3_600])   # dense: bar edges located; sparse: bar start per tick
+def test_sparse_and_dense_trades_fall_in_the_bars_of_their_bar_starts(spacing_s):
+    market = market_for_instrument("ESH24")
+    day = date(2024, 3, 11)
+    open_us = market.session_open_us(day)
+    ts = open_us + 30_000_000 + np.arange(20, dtype=np.int64) * spacing_s * 1_000_000
+    trades = pd.DataFrame({"ts": pd.to_datetime(ts, unit="us", utc=True), "price": 5000.0 + np.arange(20),
+                           "size": 1, "aggressor": np.where(np.arange(20) % 2, 1, 2), "num_trades": 1})
+
+    bars = bars_from_trades(trades, market, day, timeframes=("1m",))
+
+    starts = open_us + (ts - open_us) // 60_000_000 * 60_000_000
+    expected = pd.Series(1, index=starts).groupby(level=0).sum()
+    assert (bars["ts"].array.as_unit("us").asi8 == expected.index.to_numpy()).all()
+    assert bars["volume"].tolist() == expected.tolist()
+    assert bars["ask_volume"].sum() == 10 and bars["bid_volume"].sum() == 10

@@ -136,3 +136,24 @@ def test_negative_zero_price_is_the_same_level_as_zero():
 
     assert not r.missing.any()
     assert r.final.as_frame().values.tolist() == [["bid", 0.0, 7, 1], ["bid", 1.0, 1, 1]]
+
+
+def test_books_per_batch_end_equal_the_replay_stopped_at_each_batch_end_and_leave_snapshots_alone():
+    from marketdata_assets.bench.depth import synthetic_events
+
+    rec = synthetic_events(3_000, seed=7)
+    ev = dict(ts=rec["dt"].astype(np.int64), command=rec["command"], flags=rec["flags"],
+              num_orders=rec["num_orders"].astype(np.int64), price=rec["price"], quantity=rec["quantity"].astype(np.int64))
+    start = run(events([(0, 2, 0, 5000.0, 3), (0, 3, 1, 5000.25, 2)])).final   # a carried book, not an empty one
+
+    with_books = replay_book(skip=np.zeros(len(rec), bool), initial=start, levels=3, books=True, **ev)
+
+    plain = replay_book(skip=np.zeros(len(rec), bool), initial=start, levels=3, **ev)
+    ends = np.flatnonzero(rec["flags"] & 1)
+    assert len(with_books.books) == len(ends) > 500
+    assert with_books.books.ts.tolist() == ev["ts"][ends].tolist()
+    for j in (0, 1, len(ends) // 2, len(ends) - 1):
+        upto = {k: v[:ends[j] + 1] for k, v in ev.items()}
+        stopped = replay_book(skip=np.zeros(ends[j] + 1, bool), initial=start, levels=3, snapshots=False, **upto)
+        assert with_books.books.top(j) == stopped.final.top(3)
+    assert with_books.snapshots.equals(plain.snapshots) and plain.books is None

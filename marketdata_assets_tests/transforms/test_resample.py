@@ -21,7 +21,7 @@ def _trades(n: int = 20_000) -> pd.DataFrame:
     start = MARKET.session_open_us(DAY)
     ts = np.sort(start + rng.integers(0, 20 * 3_600_000_000, n))
     return pd.DataFrame({"ts": pd.to_datetime(ts, unit="us", utc=True), "price": 5000 + rng.integers(-40, 40, n) * 0.25,
-                         "size": rng.integers(1, 10, n), "side": rng.choice(["buy", "sell"], n), "num_trades": 1})
+                         "size": rng.integers(1, 10, n), "aggressor": rng.choice([1, 2], n), "num_trades": 1})
 
 
 def _as_stored(bars: pd.DataFrame) -> pd.DataFrame:

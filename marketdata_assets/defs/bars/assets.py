@@ -9,7 +9,7 @@ from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.quality.checks import eager_unless_blocked
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
-from marketdata_assets.pipelines.sierra import DEFAULT_GAP_MIN_MISSING, build_bars
+from marketdata_assets.pipelines.bars import DEFAULT_GAP_MIN_MISSING, build_bars
 from marketdata_assets.storage.warehouse import partition_scope
 
 CHART_TIMEFRAME = "5m"

@@ -9,7 +9,7 @@ from marketdata_assets.defs.quality.checks import eager_unless_blocked
 from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.errors import ConfigError
 from marketdata_assets.model.contracts import tick_size_for
-from marketdata_assets.pipelines.book import build_book, quote_agreement, scid_quotes
+from marketdata_assets.pipelines.bars import build_book, quote_agreement, scid_quotes
 
 
 class BookSnapshotsConfig(dg.Config):

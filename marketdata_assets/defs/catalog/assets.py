@@ -15,7 +15,7 @@ from marketdata_assets.defs.catalog.steps import (
     run_symbols,
 )
 from marketdata_assets.defs.metadata import table_metadata
-from marketdata_assets.defs.resources import WarehouseResource
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.errors import ConfigError, SourceUnavailable
 
 CATALOG = {"owners": ["team:data-platform"], "tags": {"domain": "catalog"}, "code_version": "1",
@@ -23,8 +23,8 @@ CATALOG = {"owners": ["team:data-platform"], "tags": {"domain": "catalog"}, "cod
 
 
 @dg.asset(**CATALOG, deps=["reference_data", "validated_ticks", "ohlc_bars"])
-def symbols(context: dg.AssetExecutionContext, config: SymbolsConfig,
-            warehouse: WarehouseResource) -> dg.MaterializeResult:
+def symbols(context: dg.AssetExecutionContext, config: SymbolsConfig, warehouse: WarehouseResource,
+            sierra: SierraResource) -> dg.MaterializeResult:
     """Every instrument in `ticks` / `ohlc_bars` that resolves to no symbol is added to
     `symbols` with its parsed attributes (asset class, market, venue from the file suffix or
     the reference data, futures root / month code / expiry, FX and crypto base / quote), so
@@ -34,7 +34,7 @@ def symbols(context: dg.AssetExecutionContext, config: SymbolsConfig,
     never deleted."""
     try:
         with warehouse.open() as wh:
-            meta = run_symbols(context.log, context.run_id, config, wh)
+            meta = run_symbols(context.log, context.run_id, config, wh, sierra)
             table = table_metadata("symbols", wh.count("symbols"))
     except ConfigError as exc:
         raise dg.Failure(description=str(exc)) from exc

@@ -1,4 +1,4 @@
-"""Asset checks of `data_integrity_report`: the thresholds of `pipelines/integrity.py`
+"""Asset checks of `data_integrity_report`: the thresholds of `transforms/integrity.py`
 (quality > 75 %, symbol coverage > 90 %, enrichment coverage > 70 %, orphans = 0), declared
 on the asset and evaluated from the report's own figures."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from marketdata_assets.pipelines.integrity import CheckOutcome
+from marketdata_assets.transforms.integrity import CheckOutcome
 
 REPORT_KEY = dg.AssetKey("data_integrity_report")
 CHECK_DESCRIPTIONS = {

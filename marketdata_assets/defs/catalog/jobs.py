@@ -22,7 +22,7 @@ from marketdata_assets.defs.catalog.steps import (
     run_symbols,
 )
 from marketdata_assets.defs.metadata import table_metadata
-from marketdata_assets.defs.resources import WarehouseResource
+from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.model.sessions import reference_document
 from marketdata_assets.pipelines.reference import load_reference, providers_document, reference_is_empty
 
@@ -59,10 +59,10 @@ def catalog_bootstrap(context: dg.OpExecutionContext, warehouse: WarehouseResour
 
 @dg.op(out=dg.Out(dict))
 def catalog_symbol_sync(context: dg.OpExecutionContext, config: SymbolsConfig, warehouse: WarehouseResource,
-                        outcomes: Outcomes) -> Outcomes:
+                        sierra: SierraResource, outcomes: Outcomes) -> Outcomes:
     def step():
         with warehouse.open() as wh:
-            meta = as_metadata(run_symbols(context.log, context.run_id, config, wh))
+            meta = as_metadata(run_symbols(context.log, context.run_id, config, wh, sierra))
             return {**table_metadata("symbols", wh.count("symbols")), **meta}
 
     return _attempt(context, outcomes, "symbols", step)

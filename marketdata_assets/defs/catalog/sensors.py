@@ -1,10 +1,10 @@
-"""Run-failure alerts: a JSON notification to ``MARKETDATA_ALERT_WEBHOOK_URL`` for every
-failed run of this code location.
+"""Run-failure alerts: a JSON notification to the ``alert_webhook`` resource's URL
+(``MARKETDATA_ALERT_WEBHOOK_URL``) for every failed run of this code location.
 
 Payload: ``{"event": "dagster_run_failure", "run_id", "job", "failed_steps", "error",
 "steps": {step: error}, "dagster_ui_path"}``. The error texts are our own exceptions' and
-Dagster's messages, cut to ``MAX_ERROR_CHARS``, with the value of every secret the settings
-hold replaced by ``***``; the webhook URL (which often embeds a token) is never logged.
+Dagster's messages, cut to ``MAX_ERROR_CHARS``, with the value of every secret the provider
+resource's settings hold (API keys, the sidecar token) replaced by ``***``; the webhook URL (which often embeds a token) is never logged.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from __future__ import annotations
 import dagster as dg
 import httpx
 
+from marketdata_assets.defs.catalog.resources import AlertWebhookResource, MetadataProvidersResource
 from marketdata_assets.errors import SourceUnavailable
-from marketdata_assets.settings import get_settings
+from marketdata_assets.settings import Settings
 
 MAX_ERROR_CHARS = 2000
 
 
-def _secrets() -> list[str]:
-    settings = get_settings()
+def secrets_of(settings: Settings) -> list[str]:
     values = [p.api_key.get() for p in settings.providers.values()] + [settings.sidecar_token.get()]
     return [v for v in values if v]
 
@@ -30,8 +30,7 @@ def scrub(text: str, secrets: list[str]) -> str:
     return text[:MAX_ERROR_CHARS]
 
 
-def failure_payload(context: dg.RunFailureSensorContext) -> dict:
-    secrets = _secrets()
+def failure_payload(context: dg.RunFailureSensorContext, secrets: list[str]) -> dict:
     steps = {}
     for event in context.get_step_failure_events():
         error = event.step_failure_data.error
@@ -49,14 +48,15 @@ def failure_payload(context: dg.RunFailureSensorContext) -> dict:
 
 
 @dg.run_failure_sensor(name="run_failure_webhook", default_status=dg.DefaultSensorStatus.RUNNING,
-                       description="POST a JSON summary of every failed run to MARKETDATA_ALERT_WEBHOOK_URL.")
-def run_failure_webhook(context: dg.RunFailureSensorContext):
-    url = get_settings().alert_webhook_url
-    if not url:
-        return dg.SkipReason("MARKETDATA_ALERT_WEBHOOK_URL is not set")
-    payload = failure_payload(context)
+                       description="POST a JSON summary of every failed run to the alert_webhook resource's URL "
+                                   "(MARKETDATA_ALERT_WEBHOOK_URL), secrets scrubbed.")
+def run_failure_webhook(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhookResource,
+                        metadata_providers: MetadataProvidersResource):
+    if not alert_webhook.url:
+        return dg.SkipReason("no alert webhook configured (MARKETDATA_ALERT_WEBHOOK_URL is not set)")
+    payload = failure_payload(context, secrets_of(metadata_providers.settings()))
     try:
-        response = httpx.post(url, json=payload, timeout=10.0)
+        response = httpx.post(alert_webhook.url, json=payload, timeout=alert_webhook.timeout_s)
         response.raise_for_status()
     except httpx.HTTPError as exc:
         # httpx's message embeds the URL (and with it any token): report the kind only.

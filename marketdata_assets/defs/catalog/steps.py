@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from marketdata_assets.defs.catalog.resources import MetadataProvidersResource
+from marketdata_assets.defs.resources import SierraResource
 from marketdata_assets.model.sessions import reference_document
 from marketdata_assets.model.symbol_map import load_symbol_map
-from marketdata_assets.pipelines.catalog import enrich_assets, sync_symbols
-from marketdata_assets.pipelines.integrity import CheckOutcome, write_report
+from marketdata_assets.pipelines.catalog.integrity import write_report
+from marketdata_assets.pipelines.catalog.symbols import enrich_assets, sync_symbols
 from marketdata_assets.pipelines.reference import providers_document
-from marketdata_assets.settings import get_settings
 from marketdata_assets.storage.warehouse import Warehouse
 from marketdata_assets.transforms.enrichment import EnrichmentRules
+from marketdata_assets.transforms.integrity import CheckOutcome
 from marketdata_assets.transforms.symbols import SymbolReference
 
 
@@ -44,11 +46,13 @@ def now_utc() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC").floor("us")
 
 
-def symbol_reference() -> SymbolReference:
+def symbol_reference(instrument_markets: Mapping[str, str] | None = None) -> SymbolReference:
+    """The reference data and symbol map as the symbol sync reads them, with the instrument →
+    market overrides of the ``sierra`` resource (``SierraResource.markets()``)."""
     smap = load_symbol_map()
     records = [{"generic": g, "broker": smap.broker_symbol(g), "asset_class": smap.instrument(g).asset_class}
                for g in smap.generics]
-    return SymbolReference.from_documents(reference_document(), records, get_settings().instrument_markets)
+    return SymbolReference.from_documents(reference_document(), records, dict(instrument_markets or {}))
 
 
 def as_metadata(values: dict) -> dict:
@@ -69,8 +73,9 @@ def as_metadata(values: dict) -> dict:
     return out
 
 
-def run_symbols(log: logging.Logger, run_id: str, config: SymbolsConfig, wh: Warehouse) -> dict:
-    res = sync_symbols(wh, symbol_reference(), run_id, now_utc(), asset_classes=config.asset_classes,
+def run_symbols(log: logging.Logger, run_id: str, config: SymbolsConfig, wh: Warehouse,
+                sierra: SierraResource) -> dict:
+    res = sync_symbols(wh, symbol_reference(sierra.markets()), run_id, now_utc(), asset_classes=config.asset_classes,
                        venues=config.venues, batch_size=config.batch_size, time_budget_s=config.time_budget_s,
                        inactive_after_days=config.inactive_after_days)
     log.info("symbols: %d added, %d aliases, %d merged, %d deactivated, %d orphan rows left",

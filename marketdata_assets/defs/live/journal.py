@@ -1,4 +1,4 @@
-"""The sidecar's live tick journal → ``raw_ticks``."""
+"""The sidecar's hub journal → ``raw_ticks`` and ``depth_events``."""
 
 import dagster as dg
 from pydantic import Field
@@ -21,18 +21,20 @@ class LiveTicksConfig(dg.Config):
     kinds={"numpy", "pandas", "sqlite", "postgres"},
     owners=["team:market-data"],
     tags={"domain": "live", "layer": "raw"},
-    code_version="1",
+    code_version="2",
     deps=["reference_data"],
 )
 def live_ticks(context: dg.AssetExecutionContext, config: LiveTicksConfig, warehouse: WarehouseResource,
                sierra: SierraResource) -> dg.MaterializeResult:
-    """The trades and bid/ask updates the sidecar received from the ProjectX market hub on
-    the partition's trading date, replayed from its journal
-    (`MARKETDATA_JOURNAL_DIR/projectx/<instrument>.scid`) into `raw_ticks` with source
-    `projectx:<instrument>`, so the streaming day ends up in the warehouse and goes through
-    `validated_ticks` like Sierra ticks. Exactly once: a re-run appends only what was
-    journaled since the last replay, across sidecar restarts and crashes."""
-    from marketdata_assets.pipelines.projectx import load_journal
+    """The trades, bid/ask updates and depth events the sidecar received from the ProjectX
+    market hub on the partition's trading date, decoded again from its journal of hub
+    messages (`MARKETDATA_JOURNAL_DIR/projectx/<instrument>.jsonl`) by the sidecar's own
+    decoder into `raw_ticks` (source `projectx:<instrument>`) and `depth_events` (origin
+    `projectx`, the gateway's type code in `source_code`), so the streaming day ends up in the
+    warehouse and goes through `validated_ticks` (and the book replay) like Sierra data.
+    Exactly once: a re-run appends only what was journaled since the last replay, across
+    sidecar restarts and crashes."""
+    from marketdata_assets.pipelines.live import load_journal
 
     instrument, trading_date = partition_of(context)
     with warehouse.open() as wh:

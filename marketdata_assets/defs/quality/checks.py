@@ -1,7 +1,7 @@
 """Asset checks: one per quality rule on the validation assets, and freshness.
 
 Rule checks are declared on the assets (`check_specs`) and evaluated inside their
-materialization from :class:`pipelines.quality.Verdict`s; they are partitioned like the
+materialization from :class:`transforms.verdicts.Verdict`s; they are partitioned like the
 asset (`partitions_def` on the spec, a Dagster preview), so the UI and the automation
 see each partition's own result. Blocking specs fail with ERROR severity only: Dagster
 then fails the step after recording the materialization, skips downstream steps of the
@@ -23,11 +23,12 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from marketdata_assets.defs.automation import dependency_newer
 from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
 from marketdata_assets.defs.resources import FreshnessResource, SierraResource
 from marketdata_assets.model.sessions import Market
-from marketdata_assets.pipelines.quality import EXTRA_CHECKS, Verdict
 from marketdata_assets.transforms.expectations import BLOCKING, EXPECTATION_TABLE
+from marketdata_assets.transforms.verdicts import EXTRA_CHECKS, Verdict
 
 FRESHNESS = "freshness"
 FRESHNESS_ASSETS = ("validated_ticks", "ohlc_bars")
@@ -82,6 +83,7 @@ def eager_unless_blocked() -> dg.AutomationCondition:
         & ~a.any_deps_in_progress()
         & ~a.in_progress()
         & ~a.any_deps_match(a.any_checks_match(a.check_failed(), blocking_only=True))
+        & dependency_newer()
     ).with_label("eager_unless_blocked")
 
 

@@ -8,7 +8,7 @@ from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import date_range, market_partitions, partition_of
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.errors import CorruptFile
-from marketdata_assets.pipelines.sierra import load_raw, scid_path
+from marketdata_assets.pipelines.sierra.ticks import load_raw, scid_path
 
 
 class SierraTicksConfig(dg.Config):

@@ -7,7 +7,7 @@ from marketdata_assets.defs.metadata import step_metadata
 from marketdata_assets.defs.partitions import market_partitions, partition_of
 from marketdata_assets.defs.resources import DepthResource, SierraResource, WarehouseResource
 from marketdata_assets.errors import CorruptFile
-from marketdata_assets.pipelines.depth import load_depth
+from marketdata_assets.pipelines.sierra.depth import load_depth
 
 
 class SierraDepthConfig(dg.Config):

@@ -2,7 +2,7 @@
 ``indicators`` for one partition in one run. The directory sensor and the demo launch it,
 so every run shows its target and can be re-executed from the UI; the chain in one run
 reaches ``indicators`` in one launch instead of three automation ticks (README
-"Automation and jobs")."""
+"Automation and jobs"). The same sensor launches ``sierra_depth_load`` for ``.depth`` files."""
 
 import dagster as dg
 
@@ -23,5 +23,16 @@ sierra_chain_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(*SIERRA_CHAIN) - FRESHNESS_SELECTION,
     description="A partition of Sierra Chart data from the .scid file to indicators: raw records, "
                 "validation and quarantine, bars in six timeframes, indicators.",
+    tags={"domain": "sierra"},
+)
+
+SIERRA_DEPTH_KEYS = [dg.AssetKey("sierra_depth")]
+SIERRA_DEPTH_CHECK_KEYS = [dg.AssetCheckKey(dg.AssetKey("sierra_depth"), "depth_quarantined_share")]
+
+sierra_depth_job = dg.define_asset_job(
+    "sierra_depth_load",
+    selection=dg.AssetSelection.assets("sierra_depth"),
+    description="A partition of market depth from its .depth files to depth_events (bad records to quarantine, "
+                "the quarantined-share check); book_snapshots follows by automation.",
     tags={"domain": "sierra"},
 )

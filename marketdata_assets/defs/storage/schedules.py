@@ -11,7 +11,7 @@ from marketdata_assets.defs.partitions import date_range, instrument_partitions,
 from marketdata_assets.defs.resources import SierraResource, WarehouseResource
 from marketdata_assets.defs.sierra.sensors import target_partitions
 from marketdata_assets.defs.storage.resources import ArchiveResource
-from marketdata_assets.pipelines.archive import archive_candidates
+from marketdata_assets.pipelines.storage import archive_candidates
 
 MAX_RUNS_PER_NIGHT = 500   # the rest follow the next night; a first run on years of data stays bounded
 

@@ -28,6 +28,7 @@ log = logging.getLogger("marketdata.projectx.hub")
 
 SUBSCRIBE = ("SubscribeContractTrades", "SubscribeContractQuotes", "SubscribeContractMarketDepth")
 EVENTS = {"GatewayTrade": "trade", "GatewayQuote": "quote", "GatewayDepth": "depth"}
+TARGETS = {kind: target for target, kind in EVENTS.items()}
 BUY, SELL = 0, 1  # GatewayTrade.type
 OnEvent = Callable[[str, str, Any], Awaitable[None]]
 
@@ -63,17 +64,32 @@ class Quote:
     ask: float
 
 
+@dataclass(frozen=True)
+class DepthEntry:
+    ts_us: int
+    type: int        # the gateway's DomType code, kept as sent (DEPTH_TYPES)
+    price: float
+    volume: int      # the level's size after the event (Ask/Bid kinds); the traded size for Trade/Fill
+
+
+# GatewayDepth ``type`` (DomType) codes, as the gateway documents them
+DEPTH_TYPES = ("unknown", "ask", "bid", "best_ask", "best_bid", "trade", "reset", "low", "high", "new_best_bid",
+               "new_best_ask", "fill")
+
+
 def parse_trades(data: Any) -> list[Trade]:
     """``GatewayTrade`` data, one object or a list of them → trades in the order received."""
     items: Iterable[Any] = data if isinstance(data, list) else [data]
     out = []
+    stamp, us = None, 0   # trades of one message mostly share a timestamp: parse each string once
     for item in items:
         try:
             side = int(item["type"])
             if side not in (BUY, SELL):
                 raise ValueError(f"type {side}")
-            out.append(Trade(timestamp_us(item["timestamp"], "trade"), float(item["price"]), int(item["volume"]),
-                             side))
+            if item["timestamp"] != stamp:
+                stamp, us = item["timestamp"], timestamp_us(item["timestamp"], "trade")
+            out.append(Trade(us, float(item["price"]), int(item["volume"]), side))
         except (KeyError, TypeError, ValueError) as exc:
             raise SchemaMismatch(f"projectx hub: GatewayTrade without a valid timestamp/price/volume/type: "
                                  f"{str(item)[:200]}") from exc
@@ -90,6 +106,21 @@ def parse_quote(data: Any) -> Quote | None:
         return Quote(timestamp_us(stamp, "quote"), float(bid), float(ask))
     except (AttributeError, TypeError, ValueError) as exc:
         raise SchemaMismatch(f"projectx hub: GatewayQuote without valid bestBid/bestAsk: {str(data)[:200]}") from exc
+
+
+def parse_depth(data: Any) -> list[DepthEntry]:
+    """``GatewayDepth`` data, one object or a list of them → entries in the order received."""
+    items: Iterable[Any] = data if isinstance(data, list) else [data]
+    out = []
+    for item in items:
+        try:
+            price = item.get("price")
+            out.append(DepthEntry(timestamp_us(item["timestamp"], "depth"), int(item["type"]),
+                                  float("nan") if price is None else float(price), int(item.get("volume") or 0)))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise SchemaMismatch(f"projectx hub: GatewayDepth without a valid timestamp/type/price: "
+                                 f"{str(item)[:200]}") from exc
+    return out
 
 
 def hub_url(base: str, token: str) -> str:

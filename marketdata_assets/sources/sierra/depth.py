@@ -15,7 +15,6 @@ closed (and a trailing partial record) for the next read.
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -23,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from marketdata_assets.errors import CorruptFile, InvalidInstrument
+from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
+from marketdata_assets.sources.sierra.records import RecordFile, RecordLayout, parse_header
 from marketdata_assets.sources.sierra.scid import SC_EPOCH_US, decode_datetimes, fingerprint_bytes
 
 MAGIC = 0x44444353  # b"SCDD" read as a little-endian u32
@@ -38,7 +38,7 @@ END_OF_BATCH = 0x01
 (CMD_NONE, CMD_CLEAR, CMD_ADD_BID, CMD_ADD_ASK, CMD_MODIFY_BID, CMD_MODIFY_ASK,
  CMD_DELETE_BID, CMD_DELETE_ASK) = range(8)
 COMMAND_NAMES = ("none", "clear_book", "add_bid", "add_ask", "modify_bid", "modify_ask", "delete_bid", "delete_ask")
-_FINGERPRINT_BYTES = HEADER_SIZE + RECORD_SIZE
+LAYOUT = RecordLayout(MAGIC.to_bytes(4, "little"), HEADER_DTYPE, RECORD_DTYPE, versions=(1,))
 _FIELDS = ("command", "flags", "num_orders", "price", "quantity")
 
 
@@ -78,41 +78,29 @@ class DepthChunk:
 
 def read_header(path: str | os.PathLike, raw: bytes) -> DepthHeader:
     """Parse and validate the header; the error names the file and the byte offset."""
-    path = str(path)
-    if len(raw) < HEADER_SIZE:
-        raise CorruptFile(path, 0, f"truncated header: {len(raw)} of {HEADER_SIZE} bytes")
-    h = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE)[0]
-    if int(h["magic"]) != MAGIC:
-        raise CorruptFile(path, 0, f"bad magic {raw[:4]!r}, expected b'SCDD'")
-    if int(h["header_size"]) < HEADER_SIZE:
-        raise CorruptFile(path, 4, f"header size {int(h['header_size'])} is below {HEADER_SIZE}")
-    if int(h["record_size"]) != RECORD_SIZE:
-        raise CorruptFile(path, 8, f"record size {int(h['record_size'])}, expected {RECORD_SIZE}")
-    if int(h["version"]) != 1:
-        raise CorruptFile(path, 12, f"unsupported version {int(h['version'])}")
+    return _header(parse_header(path, raw, LAYOUT))
+
+
+def _header(h: np.void) -> DepthHeader:
     return DepthHeader(int(h["header_size"]), int(h["record_size"]), int(h["version"]))
 
 
 def probe_depth(path: str | os.PathLike) -> tuple[DepthHeader, int, str]:
     """(validated header, file size, fingerprint) from the first bytes only."""
-    path = str(path)
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(_FINGERPRINT_BYTES)
-    except OSError as exc:
-        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
-    return read_header(path, head), size, fingerprint_bytes(head)
+    with RecordFile(path, LAYOUT) as f:
+        return _header(f.header), f.size, fingerprint_bytes(f.head)
 
 
-def _columns(buf, n: int) -> tuple[dict[str, np.ndarray], int]:
-    """(columns of the whole batches among ``n`` records of ``buf``, how many records that is)."""
-    if n == 0:
-        empty = np.empty(0, dtype=RECORD_DTYPE)
-        return {"ts": np.empty(0, np.int64), **{k: empty[k].copy() for k in _FIELDS}}, 0
+def _empty_columns() -> dict[str, np.ndarray]:
+    empty = np.empty(0, dtype=RECORD_DTYPE)
+    return {"ts": np.empty(0, np.int64), **{k: empty[k].copy() for k in _FIELDS}}
+
+
+def _columns(u8: np.ndarray) -> tuple[dict[str, np.ndarray], int]:
+    """(columns of the whole batches among the records ``u8`` (bytes, one row per record),
+    how many records that is)."""
     from marketdata_assets.sources.sierra.depth_kernel import decode  # numba: imported when first used
 
-    u8 = np.frombuffer(buf, dtype=np.uint8, count=n * RECORD_SIZE).reshape(n, RECORD_SIZE)
     dt = u8.view(np.int64)[:, 0]
     ts, cmd, fl, orders, px, qty, legacy, last_end = decode(
         dt, u8[:, 8], u8[:, 9], u8.view(np.uint16)[:, 5], u8.view(np.float32)[:, 3], u8.view(np.uint32)[:, 4],
@@ -127,38 +115,23 @@ def _columns(buf, n: int) -> tuple[dict[str, np.ndarray], int]:
 def read_depth(path: str | os.PathLike, start_offset: int | None = None) -> DepthChunk:
     """Every whole batch from ``start_offset`` (default: the first record) to the last
     end-of-batch record; nothing is decoded record by record in Python."""
-    path = str(path)
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(_FINGERPRINT_BYTES)
-        header = read_header(path, head)
-        hs = header.header_size
-        start = hs if start_offset is None else start_offset
-        if start < hs or (start - hs) % RECORD_SIZE:
-            raise CorruptFile(path, start, f"offset is not on a record boundary (header {hs}, record {RECORD_SIZE})")
-        if start > size:
-            raise CorruptFile(path, start, f"offset is past the end of the file ({size} bytes)")
-        n = (size - start) // RECORD_SIZE
+    with RecordFile(path, LAYOUT) as f:
+        start = f.start(start_offset)
+        n = f.whole_records(start)
         if n == 0:
-            columns, kept = _columns(b"", 0)
+            columns, kept = _empty_columns(), 0
         else:
             # map only the unread part (a resumed read of a big file touches only what was
-            # appended), pre-faulted in one call where the platform offers MAP_POPULATE
-            base = start - start % mmap.ALLOCATIONGRANULARITY
-            flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
-            with mmap.mmap(fh.fileno(), size - base, flags=flags, prot=mmap.PROT_READ, offset=base) as mm:
-                view = memoryview(mm)[start - base:start - base + n * RECORD_SIZE]
+            # appended), pre-faulted in one call: the kernel reads every byte at once
+            with f.map(start, n, populate=True) as mapped:
+                u8 = mapped.records(np.uint8, start, n * RECORD_SIZE).reshape(n, RECORD_SIZE)
                 try:
-                    columns, kept = _columns(view, n)
+                    columns, kept = _columns(u8)
                 finally:
-                    view.release()  # release the buffer before the map closes
-    return DepthChunk(path=path, header=header, start_offset=start, end_offset=start + kept * RECORD_SIZE,
-                      file_size=size, pending_records=n - kept, trailing_bytes=(size - hs) % RECORD_SIZE,
-                      fingerprint=fingerprint_bytes(head), columns=columns)
+                    del u8  # release the buffer before the map closes
+    return DepthChunk(path=f.path, header=_header(f.header), start_offset=start,
+                      end_offset=start + kept * RECORD_SIZE, file_size=f.size, pending_records=n - kept,
+                      trailing_bytes=f.trailing_bytes, fingerprint=fingerprint_bytes(f.head), columns=columns)
 
 
 def parse_depth_name(name: str) -> tuple[str, date]:

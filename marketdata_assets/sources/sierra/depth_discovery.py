@@ -1,12 +1,11 @@
 """What is in a market-depth directory: ``.depth`` files, their instruments, days and sizes.
 
-Used by the depth sensor. Nothing here raises on a bad file name: it is reported with its
+Used by the directory sensor. Nothing here raises on a bad file name: it is reported with its
 error, so one bad file never stops the others from loading.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -15,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from marketdata_assets.errors import CorruptFile, InvalidInstrument
-from marketdata_assets.model.sessions import Market
-from marketdata_assets.sources.sierra.depth import RECORD_DTYPE, RECORD_SIZE, parse_depth_name, read_header
+from marketdata_assets.sources.sierra.depth import LAYOUT, RECORD_DTYPE, RECORD_SIZE, parse_depth_name
+from marketdata_assets.sources.sierra.records import RecordFile
 from marketdata_assets.sources.sierra.scid import decode_datetimes
 
 
@@ -48,23 +47,22 @@ def scan_depth_directory(depth_dir: str | os.PathLike) -> list[DepthFile]:
     return out
 
 
-def depth_trading_dates(path: str, market: Market, from_size: int | None = None) -> list[str]:
-    """Trading dates (ISO) of the whole records after byte ``from_size`` (all if None)."""
+def scan_depth_times(path: str, from_size: int | None = None) -> tuple[int, np.ndarray, np.ndarray]:
+    """(byte offset of the first record read, Unix µs, flags) of the whole records after byte
+    ``from_size`` (all records if None); only these two fields are decoded."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            header = read_header(path, fh.read(RECORD_SIZE * 3))
-            hs = header.header_size
+        with RecordFile(path, LAYOUT) as f:
+            hs = f.header_size
             start = hs if from_size is None else max(hs, from_size - (from_size - hs) % RECORD_SIZE)
-            n = max(0, (size - start) // RECORD_SIZE)
+            n = f.whole_records(start)
             if n == 0:
-                return []
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+                return start, np.empty(0, np.int64), np.empty(0, np.uint8)
+            with f.map(start, n) as mapped:
+                rec = mapped.records(RECORD_DTYPE, start, n)
                 try:
-                    ts = decode_datetimes(rec["dt"].astype(np.int64))
+                    ts, flags = decode_datetimes(rec["dt"].astype(np.int64)), rec["flags"].copy()
                 finally:
                     del rec
     except OSError as exc:
         raise CorruptFile(path, None, f"cannot read: {exc.strerror}") from exc
-    return sorted(str(d) for d in np.unique(market.trading_dates(ts)))
+    return start, ts, flags

@@ -12,6 +12,7 @@ import numpy as np
 
 from marketdata_assets.sources.sierra.depth import HEADER_DTYPE, HEADER_SIZE, MAGIC, RECORD_DTYPE, RECORD_SIZE
 from marketdata_assets.sources.sierra.scid import SC_EPOCH_US
+from marketdata_assets.sources.sierra.scid_writer import write_records
 
 
 def depth_header_bytes(version: int = 1) -> bytes:
@@ -32,10 +33,4 @@ def depth_records(ts_us, command, flags, price, quantity, num_orders=None) -> np
 
 def write_depth(path: str | Path, records: np.ndarray, append: bool = False) -> Path:
     """Write (or append) records; a new file gets a header."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab" if append else "wb") as fh:
-        if not append or fh.tell() == 0:
-            fh.write(depth_header_bytes())
-        fh.write(np.asarray(records).astype(RECORD_DTYPE, copy=False).tobytes())
-    return path
+    return write_records(path, depth_header_bytes(), records, RECORD_DTYPE, append)

@@ -1,6 +1,6 @@
 """What is in a Sierra Chart data directory: files, their instruments and fingerprints.
 
-Used by the directory sensor (the dates a file holds: ``pipelines.sierra.file_dates``).
+Used by the directory sensor (the dates a file holds: ``pipelines.sierra.ticks.file_dates``).
 Nothing here raises on a bad file: a file whose name is not a valid instrument is reported
 with its error, so one bad file never stops the others from loading.
 """

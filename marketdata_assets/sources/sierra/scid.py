@@ -17,7 +17,6 @@ shrank or was replaced and must be read from the start.
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from marketdata_assets.errors import CorruptFile
+from marketdata_assets.sources.sierra.records import MappedRange, RecordFile, RecordLayout, parse_header
 
 HEADER_DTYPE = np.dtype([
     ("magic", "S4"), ("header_size", "<u4"), ("record_size", "<u4"), ("version", "<u2"),
@@ -49,6 +48,7 @@ LAST_SUB_TRADE = np.float32(-1.99900197e37)
 KIND_TRADE, KIND_QUOTE, KIND_BAR = 0, 1, 2
 KIND_NAMES = np.array(["trade", "quote", "bar"])
 _FINGERPRINT_BYTES = HEADER_SIZE + RECORD_SIZE
+LAYOUT = RecordLayout(b"SCID", HEADER_DTYPE, RECORD_DTYPE, versions=(1,))
 
 
 @dataclass(frozen=True)
@@ -78,22 +78,15 @@ class ScidChunk:
 
 
 def read_header(path: str | os.PathLike, raw: bytes | None = None) -> ScidHeader:
-    """Parse and validate the header; the error names the file and what is wrong."""
-    path = str(path)
+    """Parse and validate the header (read from the file if ``raw`` is None); the error
+    names the file, the byte offset and what is wrong."""
     if raw is None:
-        with open(path, "rb") as fh:
-            raw = fh.read(HEADER_SIZE)
-    if len(raw) < HEADER_SIZE:
-        raise CorruptFile(path, 0, f"truncated header: {len(raw)} of {HEADER_SIZE} bytes")
-    h = np.frombuffer(raw[:HEADER_SIZE], dtype=HEADER_DTYPE)[0]
-    if h["magic"] != b"SCID":
-        raise CorruptFile(path, 0, f"bad magic {bytes(h['magic'])!r}, expected b'SCID'")
-    if int(h["header_size"]) < HEADER_SIZE:
-        raise CorruptFile(path, 4, f"header size {int(h['header_size'])} is below {HEADER_SIZE}")
-    if int(h["record_size"]) != RECORD_SIZE:
-        raise CorruptFile(path, 8, f"record size {int(h['record_size'])}, expected {RECORD_SIZE}")
-    if int(h["version"]) not in (1,):
-        raise CorruptFile(path, 12, f"unsupported version {int(h['version'])}")
+        with RecordFile(path, LAYOUT) as f:
+            return _header(f.header)
+    return _header(parse_header(path, raw, LAYOUT))
+
+
+def _header(h: np.void) -> ScidHeader:
     return ScidHeader(int(h["header_size"]), int(h["record_size"]), int(h["version"]),
                       int(h["utc_start_index"]))
 
@@ -192,14 +185,8 @@ def decode_records(rec: np.ndarray, first_offset: int) -> pd.DataFrame:
 def probe_scid(path: str | os.PathLike) -> tuple[ScidHeader, int, str]:
     """(validated header, file size, fingerprint) from the first bytes only: what a reader
     needs to decide where to resume, without scanning the records."""
-    path = str(path)
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            head = fh.read(_FINGERPRINT_BYTES)
-    except OSError as exc:
-        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
-    return read_header(path, head), size, fingerprint_bytes(head)
+    with RecordFile(path, LAYOUT) as f:
+        return _header(f.header), f.size, fingerprint_bytes(f.head)
 
 
 def read_scid(path: str | os.PathLike, start_offset: int | None = None) -> ScidChunk:
@@ -208,34 +195,24 @@ def read_scid(path: str | os.PathLike, start_offset: int | None = None) -> ScidC
     The file is memory-mapped; nothing is decoded record by record in Python. A trailing
     partial record is not read: ``end_offset`` points at it, ready for the next call.
     """
-    path = str(path)
-    try:
-        fh = open(path, "rb")
-    except OSError as exc:
-        raise CorruptFile(path, None, f"cannot open: {exc.strerror}") from exc
-    with fh:
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(_FINGERPRINT_BYTES)
-        header = read_header(path, head)
-        hs = header.header_size
-        start = hs if start_offset is None else start_offset
-        if start < hs or (start - hs) % RECORD_SIZE:
-            raise CorruptFile(path, start, f"offset is not on a record boundary (header {hs}, record {RECORD_SIZE})")
-        if start > size:
-            raise CorruptFile(path, start, f"offset is past the end of the file ({size} bytes)")
-        n = (size - start) // RECORD_SIZE
-        trailing = (size - hs) % RECORD_SIZE
+    with RecordFile(path, LAYOUT) as f:
+        start = f.start(start_offset)
+        n = f.whole_records(start)
         if n == 0:
             frame = decode_records(np.empty(0, dtype=RECORD_DTYPE), start)
         else:
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+            with f.map(start, n) as mapped:
+                rec = mapped.records(RECORD_DTYPE, start, n)
                 try:
                     frame = decode_records(rec, start)
                 finally:
                     del rec  # release the buffer before the map closes
-    return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
-                     file_size=size, trailing_bytes=trailing, fingerprint=fingerprint_bytes(head),
+    return _chunk(f, start, n, frame)
+
+
+def _chunk(f: RecordFile, start: int, n: int, frame: pd.DataFrame) -> ScidChunk:
+    return ScidChunk(path=f.path, header=_header(f.header), start_offset=start, end_offset=start + n * RECORD_SIZE,
+                     file_size=f.size, trailing_bytes=f.trailing_bytes, fingerprint=fingerprint_bytes(f.head),
                      records=frame)
 
 
@@ -257,38 +234,28 @@ def read_scid_where(path: str | os.PathLike, select: Callable[[np.ndarray], np.n
     Only the 8-byte timestamps of the scanned range are decoded to select; the other
     fields are decoded for the selected records only.
     """
-    path = str(path)
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        head = fh.read(_FINGERPRINT_BYTES)
-        header = read_header(path, head)
-        hs = header.header_size
-        start = hs if start_offset is None else start_offset
-        if start < hs or (start - hs) % RECORD_SIZE or start > size:
-            raise CorruptFile(path, start, f"offset is not a record boundary inside the file ({size} bytes)")
-        n = (min(size, size if end_offset is None else end_offset) - start) // RECORD_SIZE
-        if n <= 0:
-            n = 0
+    with RecordFile(path, LAYOUT) as f:
+        start = f.start(start_offset)
+        n = f.whole_records(start, end_offset)
+        if n == 0:
             frame = decode_records(np.empty(0, dtype=RECORD_DTYPE), start)
         else:
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=n, offset=start)
+            with f.map(start, n) as mapped:
+                rec = mapped.records(RECORD_DTYPE, start, n)
                 try:
-                    idx = np.asarray(select(_timestamps(mm, start, n)), dtype=np.int64)
+                    idx = np.asarray(select(_timestamps(mapped, start, n)), dtype=np.int64)
                     frame = decode_records(rec[idx], 0)
                     frame["byte_offset"] = start + idx * RECORD_SIZE
                 finally:
                     del rec
-                _release(mm, start, n * RECORD_SIZE)
-    return ScidChunk(path=path, header=header, start_offset=start, end_offset=start + n * RECORD_SIZE,
-                     file_size=size, trailing_bytes=(size - hs) % RECORD_SIZE,
-                     fingerprint=fingerprint_bytes(head), records=frame)
+                mapped.release(start, n * RECORD_SIZE)
+    return _chunk(f, start, n, frame)
 
 
 SCAN_RECORDS = 1 << 20  # records per timestamp slice: 40 MiB of file mapped in at a time
 
 
-def _timestamps(mm: mmap.mmap, start: int, n: int) -> np.ndarray:
+def _timestamps(mapped: MappedRange, start: int, n: int) -> np.ndarray:
     """Unix µs of the ``n`` records from byte ``start``, a slice at a time; each slice's pages
     leave the process once read (the page cache keeps them), so scanning a 1 GiB file never
     holds 1 GiB of it in the process."""
@@ -296,34 +263,23 @@ def _timestamps(mm: mmap.mmap, start: int, n: int) -> np.ndarray:
     for lo in range(0, n, SCAN_RECORDS):
         k = min(SCAN_RECORDS, n - lo)
         offset = start + lo * RECORD_SIZE
-        rec = np.frombuffer(mm, dtype=RECORD_DTYPE, count=k, offset=offset)
+        rec = mapped.records(RECORD_DTYPE, offset, k)
         try:
             out[lo:lo + k] = decode_datetimes(rec["dt"].astype(np.int64))
         finally:
             del rec
-        _release(mm, offset, k * RECORD_SIZE)
+        mapped.release(offset, k * RECORD_SIZE)
     return out
-
-
-def _release(mm: mmap.mmap, offset: int, length: int) -> None:
-    """Drop the mapped pages of ``[offset, offset + length)`` from the process (not from the page cache)."""
-    if hasattr(mmap, "MADV_DONTNEED") and length > 0:
-        lo = offset - offset % mmap.PAGESIZE
-        mm.madvise(mmap.MADV_DONTNEED, lo, offset + length - lo)
 
 
 def scan_timestamps(path: str | os.PathLike, start_offset: int | None = None,
                     end_offset: int | None = None) -> tuple[np.ndarray, int]:
     """Unix µs of every whole record from ``start_offset`` (up to ``end_offset``), and the
     offset after them."""
-    path = str(path)
-    with open(path, "rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        header = read_header(path, fh.read(HEADER_SIZE))
-        start = header.header_size if start_offset is None else start_offset
-        stop = size if end_offset is None else min(size, end_offset)
-        n = max(0, (stop - start) // RECORD_SIZE)
+    with RecordFile(path, LAYOUT) as f:
+        start = f.header_size if start_offset is None else start_offset  # past the end: no record
+        n = f.whole_records(start, end_offset)
         if n == 0:
             return np.empty(0, np.int64), start
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            return _timestamps(mm, start, n), start + n * RECORD_SIZE
+        with f.map(start, n) as mapped:
+            return _timestamps(mapped, start, n), start + n * RECORD_SIZE

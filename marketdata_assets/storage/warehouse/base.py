@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -84,13 +84,22 @@ class Checkpoint:
 @dataclass(frozen=True)
 class PartitionWrite:
     """One table's share of a partition write: replace the rows matching ``scope`` (and
-    ``source_offset >= min_offset``) by ``frame``."""
+    ``source_offset >= min_offset``) by ``frame``, or by every frame of a *stream* (an
+    iterable of frames, consumed once, inside the transaction, while it is written: rows
+    too many to hold at once, e.g. the quarantine rows of a large file, are produced,
+    written and dropped a slice at a time)."""
 
     table: str
-    frame: pd.DataFrame
+    frame: pd.DataFrame | Iterable[pd.DataFrame]
     scope: dict
     min_offset: int | None = None
     constants: dict | None = None
+
+    def slices(self, size: int) -> Iterator[pd.DataFrame]:
+        """The rows to write, at most ``size`` at a time, in order."""
+        for frame in (self.frame,) if isinstance(self.frame, pd.DataFrame) else self.frame:
+            for lo in range(0, len(frame), size):
+                yield frame.iloc[lo:lo + size]
 
 
 def partition_scope(instrument: str, trading_date: date | str, **extra) -> dict:

@@ -16,7 +16,8 @@ COLUMN_DOCS = {
     "source_offset": "provenance: byte offset of the record in its file",
     "run_id": "the Dagster run that wrote the row",
     "price": "trade price (NULL for a bid/ask update)", "size": "trade size", "bid": "best bid", "ask": "best ask",
-    "side": "aggressor side: buy, sell or NULL when unknown",
+    "aggressor": "aggressor side: 0 unknown, 1 buy, 2 sell (the read API adds it as text, side)",
+    "side": "order book side: bid or ask",
     "quality_score": "1 minus the weights of the quality flags the row carries, in [0, 1]",
     "origin": "what the bars were built from: sierra (files) or provider (REST)",
     "timeframe": "bar length: 1m 5m 15m 1h 4h 1d (1d = the session bar)",
@@ -41,6 +42,15 @@ TABLE_COLUMN_DOCS = {
     ("raw_ticks", "kind"): "0 trade, 1 bid/ask update, 2 bar",
     ("ticks", "kind"): "trade or quote (bid/ask update)",
     ("symbol_map", "kind"): "broker or a provider name",
+    ("archive_manifest", "table_name"): "hot table the rows came from (ticks, raw_ticks, base_bars, ohlc_bars, ...)",
+    ("archive_manifest", "path"): "full URI of the Parquet file (local path or s3://...)",
+    ("archive_manifest", "rows"): "rows in the file, checked when read back",
+    ("archive_manifest", "bytes"): "size of the file in bytes",
+    ("archive_manifest", "sha256"): "SHA-256 of the file's bytes, checked when read back",
+    ("archive_manifest", "min_ts"): "first timestamp in the file (UTC)",
+    ("archive_manifest", "max_ts"): "last timestamp in the file (UTC)",
+    ("archive_manifest", "schema_version"): "fingerprint of the table's columns when archived",
+    ("archive_manifest", "archived_at"): "when the partition was archived (UTC)",
 }
 
 

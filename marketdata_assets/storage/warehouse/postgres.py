@@ -12,7 +12,9 @@ aggregated value decoded with numpy (``pgarrays``), with server-side bound param
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import contextmanager
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -103,19 +105,11 @@ class PostgresWarehouse(Warehouse):
                     released += self._release_cold(tbl, w.scope, w.min_offset)
                     if tbl.name in self.declarative and set(w.scope) == {"instrument", "trading_date"} \
                             and w.min_offset is None:
-                        swaps.append((tbl.name, w.scope, self._stage(cur, tbl, w)))
+                        staging, n = self._stage(cur, tbl, w)
+                        swaps.append((tbl.name, w.scope, staging))
                     else:
-                        target = tbl.name
-                        if tbl.name in self.declarative and {"instrument", "trading_date"} <= set(w.scope):
-                            # a narrower write of one partition: DELETE + COPY in its leaf
-                            self.lock_partition(tbl.name, w.scope["instrument"], w.scope["trading_date"])
-                            target = pgswap.ensure_leaf(cur, tbl.name, w.scope["instrument"], w.scope["trading_date"])
-                        elif tbl.name in self.declarative:   # wider than a partition: through the parent
-                            self._ensure_leaves(cur, tbl, w.frame.assign(**(w.constants or {})))
-                        where, params = self._sql_where(tbl, w.scope, w.min_offset)
-                        cur.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(target)) + where, params)
-                        self._copy(cur, target, tbl, w.frame, w.constants)
-                    counts.append(len(w.frame))
+                        n = self._delete_and_copy(cur, tbl, w)
+                    counts.append(n)
                 for table_name, scope, staging in swaps:   # last: the parent is locked for milliseconds
                     name = table_name
                     pgswap.swap_in(cur, table_name, scope["instrument"], scope["trading_date"], staging)
@@ -128,30 +122,58 @@ class PostgresWarehouse(Warehouse):
         self._forget_files(released)
         return counts
 
-    def _stage(self, cur, tbl: Table, w) -> str | None:
+    def _stage(self, cur, tbl: Table, w) -> tuple[str | None, int]:
         """A whole-partition write on a partitioned table: the filled, indexed staging table
-        that :func:`pgswap.swap_in` attaches (``None`` for no rows)."""
+        that :func:`pgswap.swap_in` attaches (``None`` for no rows), and its row count."""
         instrument, day = w.scope["instrument"], w.scope["trading_date"]
         self.lock_partition(tbl.name, instrument, day)
-        if not len(w.frame):
-            return None
+        parts = w.slices(COPY_SLICE)
+        first = next(parts, None)   # a stream is consumed once: peek for "no rows"
+        if first is None:
+            return None, 0
         staging = pgswap.create_staging(cur, tbl.name, instrument, day)
-        self._copy(cur, staging, tbl, w.frame, w.constants, freeze=True)
+        n = self._copy(cur, staging, tbl, chain([first], parts), w.constants, freeze=True)
         pgswap.index_staging(cur, tbl.name, staging)
-        return staging
+        return staging, n
+
+    def _delete_and_copy(self, cur, tbl: Table, w) -> int:
+        """Any other write: ``DELETE`` of the scope, then ``COPY``; on a partitioned table into
+        the partition's leaf (a narrower write of one partition) or through the parent (a
+        write wider than one partition: one ``COPY`` per slice, its leaves created first)."""
+        target = tbl.name
+        wider = False
+        if tbl.name in self.declarative and {"instrument", "trading_date"} <= set(w.scope):
+            self.lock_partition(tbl.name, w.scope["instrument"], w.scope["trading_date"])
+            target = pgswap.ensure_leaf(cur, tbl.name, w.scope["instrument"], w.scope["trading_date"])
+        elif tbl.name in self.declarative:
+            wider = True
+        where, params = self._sql_where(tbl, w.scope, w.min_offset)
+        cur.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(target)) + where, params)
+        if not wider:
+            return self._copy(cur, target, tbl, w.slices(COPY_SLICE), w.constants)
+        n = 0
+        for part in w.slices(COPY_SLICE):   # no DDL while a COPY runs: leaves before each slice's COPY
+            self._ensure_leaves(cur, tbl, part.assign(**(w.constants or {})))
+            n += self._copy(cur, target, tbl, [part], w.constants)
+        return n
 
     @staticmethod
-    def _copy(cur, target: str, tbl: Table, frame: pd.DataFrame, constants: dict | None, freeze: bool = False) -> None:
+    def _copy(cur, target: str, tbl: Table, parts: Iterable[pd.DataFrame], constants: dict | None,
+              freeze: bool = False) -> int:
+        """One binary ``COPY`` of every frame of ``parts`` into ``target``; returns the rows."""
         collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
         options = pgsql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+        n = 0
         with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN ({})").format(pgsql.Identifier(target), collist,
                                                                        options)) as cp:
             # slice by slice: the server parses one slice while the next is encoded
-            starts = range(0, max(1, len(frame)), COPY_SLICE)
-            for lo in starts:
-                body = pgcopy.encode(prepare(tbl, frame.iloc[lo:lo + COPY_SLICE], constants))
-                cp.write(body[0 if lo == 0 else len(pgcopy.SIGNATURE):
-                              None if lo == starts[-1] else -len(pgcopy.TRAILER)])
+            cp.write(pgcopy.SIGNATURE)
+            for part in parts:
+                cp.write(memoryview(pgcopy.encode(prepare(tbl, part, constants)))[
+                    len(pgcopy.SIGNATURE):-len(pgcopy.TRAILER)])
+                n += len(part)
+            cp.write(pgcopy.TRAILER)
+        return n
 
     @staticmethod
     def _ensure_leaves(cur, tbl: Table, frame: pd.DataFrame) -> None:

@@ -36,8 +36,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     )),
     Table("ticks", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("kind", "text"),
-        ("price", "f8"), ("size", "i8"), ("bid", "f8"), ("ask", "f8"), ("side", "text"),
+        ("price", "f8"), ("size", "i8"), ("bid", "f8"), ("ask", "f8"),
         ("num_trades", "i8"), ("sub_trade", "i2"), ("quality_score", "f8"), *_PROVENANCE,
+        ("aggressor", "i2"),   # 012: replaced the text column side (model/aggressor.py)
     )),
     Table("base_bars", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"),
@@ -133,7 +134,7 @@ TABLES: dict[str, Table] = {t.name: t for t in (
     Table("depth_events", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("seq", "i8"), ("command", "i2"),
         ("flags", "i2"), ("num_orders", "i8"), ("price", "f8"), ("quantity", "i8"), ("origin", "text"),
-        *_PROVENANCE,
+        *_PROVENANCE, ("source_code", "i2"),   # 013_depth_source_code.sql
     )),
     Table("book_snapshots", (
         ("instrument", "text"), ("ts", "ts"), ("trading_date", "date"), ("side", "text"), ("level", "i2"),

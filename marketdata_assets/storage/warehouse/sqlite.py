@@ -89,9 +89,11 @@ class SQLiteWarehouse(Warehouse):
                 cur.execute(self.to_qmark(f"DELETE FROM {tbl.name}{where}"), params)  # noqa: S608
                 insert = (f"INSERT INTO {tbl.name} ({', '.join(tbl.names)}) "  # noqa: S608
                           f"VALUES ({', '.join('?' * len(tbl.names))})")
-                for lo in range(0, len(w.frame), WRITE_SLICE):  # the tuples of one slice in memory at a time
-                    cur.executemany(insert, self._rows(tbl, w.frame.iloc[lo:lo + WRITE_SLICE], w.constants)[1])
-                counts.append(len(w.frame))
+                n = 0
+                for part in w.slices(WRITE_SLICE):  # the tuples of one slice in memory at a time
+                    cur.executemany(insert, self._rows(tbl, part, w.constants)[1])
+                    n += len(part)
+                counts.append(n)
             if checkpoint is not None:
                 self._put_checkpoint(cur, checkpoint)
         self._forget_files(released)
