@@ -22,12 +22,12 @@ from marketdata_assets.sources.sierra.scid import read_scid
 CHAIN_TABLES = ("raw_ticks", "quarantine", "ticks", "base_bars", "ohlc_bars", "data_gaps")
 
 
-def written_rows(url: str, scope: dict) -> dict:
+def written_rows(url: str, scope: dict, tables: tuple[str, ...] = CHAIN_TABLES) -> dict:
     """The partition's rows of each chain table, as the chain left them."""
     from marketdata_assets.storage.warehouse import open_warehouse
 
     with open_warehouse(url) as wh:
-        frames = {t: wh.read(t, scope) for t in CHAIN_TABLES}
+        frames = {t: wh.read(t, scope) for t in tables}
     return {t: f for t, f in frames.items() if len(f)}
 
 
@@ -36,9 +36,10 @@ def decode_seconds(path: Path) -> float:
     return best_of(lambda: read_scid(path).records)
 
 
-def chain_floor(url: str, path: Path, scope: dict) -> dict:
-    """``{"decode_s", "load_s", "floor_s", "rows": {table: n}}`` for the partition at ``scope``."""
-    frames = written_rows(url, scope)
+def chain_floor(url: str, path: Path, scope: dict, tables: tuple[str, ...] = CHAIN_TABLES) -> dict:
+    """``{"decode_s", "load_s", "floor_s", "rows": {table: n}}`` for the partition at ``scope``
+    (``path``: a file of that partition's records only)."""
+    frames = written_rows(url, scope, tables)
     load = _postgres_copy_seconds(url, frames) if url.startswith("postgres") else _sqlite_seconds(url, frames)
     decode = decode_seconds(path)
     return {"decode_s": round(decode, 4), "load_s": round(load, 4), "floor_s": round(decode + load, 4),
@@ -48,12 +49,14 @@ def chain_floor(url: str, path: Path, scope: dict) -> dict:
 def _postgres_copy_seconds(url: str, frames: dict) -> float:
     import psycopg
 
+    from marketdata_assets.storage.warehouse import pgswap
     from marketdata_assets.storage.warehouse.frames import prepare
     from marketdata_assets.storage.warehouse.pgcopy import encode
     from marketdata_assets.storage.warehouse.schema import table
 
     files = {}
     conn = psycopg.connect(url, autocommit=True)
+    partitioned = pgswap.declarative_tables(conn)
     try:
         for name, frame in frames.items():
             tbl = table(name)
@@ -64,6 +67,8 @@ def _postgres_copy_seconds(url: str, frames: dict) -> float:
             files[name] = copy_file
             conn.execute(f"DROP TABLE IF EXISTS floor_{name}")
             conn.execute(f"CREATE TABLE floor_{name} (LIKE {name} INCLUDING ALL)")
+            if name in partitioned:   # the keys each leaf carries (a partitioned parent has none)
+                pgswap.add_leaf_keys(conn.cursor(), name, f"floor_{name}")
         cols = {n: ", ".join(c for c, _ in table(n).columns) for n in files}
 
         def clear():

@@ -55,7 +55,12 @@ def run_benchmarks(only: list[str] | None = None, scale: float = 1.0) -> int:
                                                "PostgreSQL"),
         ],
     }
-    from marketdata_assets.bench import depth
+    from marketdata_assets.bench import backfill, depth, live_ws
+
+    # one backfill of the named job over 20 partitions, one then two runs at once (PostgreSQL)
+    plan["backfill"] = lambda: backfill.bench_backfill(work, n(1_000_000), pg_url, "PostgreSQL")
+    # .scid append -> a /ws client's updated bar, at its real rate (10k ticks/s) whatever the scale
+    plan["live_ws"] = lambda: live_ws.bench_ws_latency()
 
     plan["depth"] = lambda: depth.run(work, n, get_settings().redis_url)
     plan.update(_optional_plans(work, n))

@@ -6,8 +6,10 @@
 - ``GET /metrics`` - Prometheus text (own registry): ticks in/out, read→Redis lag
   histogram, Redis errors, buffered records, resets, duplicate/late records, RSS.
 - ``GET /ws`` - WebSocket. Client messages: ``{"op": "subscribe"|"unsubscribe", "instruments": [...] | ["*"],
-  "events": ["bar", "tick", "quote"]}``; server messages are JSON objects with ``type``
-  ``bar`` / ``tick`` / ``quote`` / ``book`` (events, sent after they are committed to Redis),
+  "events": ["bar", "forming", "tick", "quote"]}``; server messages are JSON objects with ``type``
+  ``bar`` / ``forming`` / ``tick`` / ``quote`` / ``book`` (events, sent after they are committed to Redis;
+  ``forming``: the updated forming bar of each timeframe after every batch of records, with
+  ``last_ts_us``, the time of the batch's last tick),
   ``subscribed`` (current subscriptions) or ``error``. A client that falls more than
   ``queue_max`` events behind is closed (code 1013); it can catch up from Redis.
 
@@ -37,9 +39,10 @@ from marketdata_assets.errors import InvalidInstrument
 from marketdata_assets.model.instruments import validate_instrument
 from marketdata_assets.settings import Secret
 from marketdata_assets.sidecar.pipeline import Batch
+from marketdata_assets.storage.live_codec import BAR_STRUCT
 
 log = logging.getLogger(__name__)
-EVENT_TYPES = frozenset({"bar", "tick", "quote", "book"})  # book: the depth feed (sidecar/depth.py)
+EVENT_TYPES = frozenset({"bar", "forming", "tick", "quote", "book"})  # book: the depth feed (sidecar/depth.py)
 
 
 def rss_bytes() -> float:
@@ -112,6 +115,11 @@ class Hub:
                 for client in clients:
                     if client.wants(b.instrument, "bar"):
                         client.send(message)
+            want_forming = [c for c in clients if c.wants(b.instrument, "forming")]
+            if want_forming:
+                for message in _forming_messages(b):
+                    for client in want_forming:
+                        client.send(message)
             want_ticks = [c for c in clients if c.wants(b.instrument, "tick")]
             want_quotes = [c for c in clients if c.wants(b.instrument, "quote")]
             if want_ticks or want_quotes:
@@ -137,6 +145,20 @@ class Hub:
     async def close_all(self) -> None:
         for c in list(self.clients):
             await c.ws.close(code=1001, message=b"sidecar shutting down")
+
+
+def _forming_messages(b: Batch) -> list[str]:
+    """One ``forming`` event per timeframe with a forming bar after this batch."""
+    last_ts = int(b.ticks.ts[-1]) if len(b.ticks.ts) else None
+    out = []
+    for tf, packed in b.forming.items():
+        if packed:
+            ts, o, h, lo, c, v, n, bv, av, vwap = BAR_STRUCT.unpack(packed)
+            out.append(json.dumps({"type": "forming", "instrument": b.instrument, "timeframe": tf, "ts_us": ts,
+                                   "open": o, "high": h, "low": lo, "close": c, "volume": v, "num_trades": n,
+                                   "bid_volume": bv, "ask_volume": av, "vwap": None if vwap != vwap else vwap,
+                                   "last_ts_us": last_ts}))
+    return out
 
 
 def _supplied_token(request: web.Request) -> str | None:

@@ -136,3 +136,29 @@ def test_a_non_utf8_authorization_header_is_a_401_like_any_bad_token(auth, caplo
     assert [status for status, _ in answers] == [401] * 4
     assert all(b"missing or wrong token" in body for _, body in answers)
     assert "Traceback" not in caplog.text and "Error handling request" not in caplog.text
+
+
+def test_forming_bar_events_reach_only_their_subscribers_with_the_batch_time():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from marketdata_assets.sidecar.http import _apply, _Client
+    from marketdata_assets.storage.live_codec import pack_bar
+
+    hub = Hub(Metrics())
+    forming, bars = _Client(None, 10), _Client(None, 10)
+    assert _apply(forming, {"op": "subscribe", "instruments": ["ESH24"], "events": ["forming"]})["type"] == "subscribed"
+    _apply(bars, {"op": "subscribe", "instruments": ["ESH24"], "events": ["bar"]})
+    hub.clients |= {forming, bars}
+    batch = SimpleNamespace(instrument="ESH24", closed=[], ticks=SimpleNamespace(ts=np.array([5, 9], np.int64)),
+                            forming={"1m": pack_bar(60_000_000, 1.0, 2.0, 0.5, 1.5, 3.0, 2, 1.0, 2.0, 1.25),
+                                     "5m": None})
+
+    hub.publish([batch])
+
+    event = json.loads(forming.queue.get_nowait())
+    assert event == {"type": "forming", "instrument": "ESH24", "timeframe": "1m", "ts_us": 60_000_000, "open": 1.0,
+                     "high": 2.0, "low": 0.5, "close": 1.5, "volume": 3.0, "num_trades": 2, "bid_volume": 1.0,
+                     "ask_volume": 2.0, "vwap": 1.25, "last_ts_us": 9}
+    assert forming.queue.empty() and bars.queue.empty()

@@ -67,7 +67,8 @@ def test_backup_wipe_restore_gives_identical_tables_and_reads(filled, tmp_path):
 def test_restore_refuses_a_non_empty_warehouse_unless_forced(filled, tmp_path):
     backup = take_backup(filled, tmp_path / "backups")
     with open_warehouse(filled) as wh:
-        wh.replace_partition("ticks", frame(5, "later"), partition_scope("ESH24", "2024-03-12"))
+        later = frame(5, "later").assign(trading_date="2024-03-12", ts=lambda f: f["ts"] + pd.Timedelta(days=4))
+        wh.replace_partition("ticks", later, partition_scope("ESH24", "2024-03-12"))
 
     with pytest.raises(StorageError, match="not empty"):
         restore_backup(backup.path, filled)

@@ -4,13 +4,17 @@ extension is usable (installed and preloaded: ``timescale.py``).
 Partition writes run ``DELETE`` of the partition's rows and a binary ``COPY`` of the new
 rows straight into the table inside one transaction. That keeps the one-transaction rule
 (a killed writer rolls back, readers see the old rows until commit) without the second
-copy a staging table would cost. Reads fetch each column of a partition as one
+copy a staging table would cost. On the declaratively partitioned tick tables (plain
+PostgreSQL, ``pgswap.py``) a whole-partition write is a swap of the partition's leaf table
+instead, in the same transaction. Reads fetch each column of a partition as one
 aggregated value decoded with numpy (``pgarrays``), with server-side bound parameters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import contextmanager
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -19,13 +23,13 @@ from psycopg import sql as pgsql
 from psycopg.pq import TransactionStatus
 
 from marketdata_assets.errors import StorageError
-from marketdata_assets.storage.warehouse import pgarrays, pgcopy, timescale
+from marketdata_assets.storage.warehouse import pgarrays, pgcopy, pgswap, timescale
 from marketdata_assets.storage.warehouse.base import Checkpoint, Warehouse
 from marketdata_assets.storage.warehouse.frames import finish, iso_dates, prepare
 from marketdata_assets.storage.warehouse.schema import Table, check_columns, table
 
-_MIGRATION_LOCK = 7_411_202_601
-COPY_SLICE = 200_000  # rows encoded per COPY message batch  # pg_advisory_xact_lock key for migrations
+_MIGRATION_LOCK = 7_411_202_601  # pg_advisory_xact_lock key for migrations
+COPY_SLICE = 200_000  # rows encoded per COPY message batch
 
 
 def redact(url: str) -> str:
@@ -49,6 +53,7 @@ class PostgresWarehouse(Warehouse):
                                f"{type(exc).__name__}") from exc
         self.conn.execute("SET TIME ZONE 'UTC'")
         self.lift_decompress_cap = timescale.has_decompress_cap(self.conn)
+        self.declarative = pgswap.declarative_tables(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -58,7 +63,6 @@ class PostgresWarehouse(Warehouse):
 
         applied = []
         decision = timescale.inspect(self.conn)
-        timescale.warn_once(decision, redact(self.url))
         with self.conn.transaction():
             self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             self.conn.execute("SELECT set_config('marketdata.compress_after_days', %s, true)",
@@ -66,12 +70,18 @@ class PostgresWarehouse(Warehouse):
             self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                               "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             done = {r[0] for r in self.conn.execute("SELECT name FROM schema_migrations")}
+            decision = timescale.after_partitioning(decision, pgswap.declarative_tables(self.conn), done)
+            timescale.warn_once(decision, redact(self.url))
+            # 014 partitions the tick tables only where no hypertables will be (sql/postgres/014)
+            self.conn.execute("SELECT set_config('marketdata.timescale', %s, true)",
+                              ("on" if decision.apply else "off",))
             for f in self._migration_files(optional_available=decision.apply):
                 if f.name in done:
                     continue
                 self.conn.execute(f.read_text().encode())
                 self.conn.execute("INSERT INTO schema_migrations (name) VALUES (%s)", (f.name,))
                 applied.append(f.name)
+        self.declarative = pgswap.declarative_tables(self.conn)
         return applied
 
     def _uncap(self) -> None:
@@ -84,7 +94,7 @@ class PostgresWarehouse(Warehouse):
         return pgsql.SQL(where), params
 
     def replace_partitions(self, writes, *, checkpoint=None):
-        counts, name, released = [], writes[0].table if writes else "-", []
+        counts, name, released, swaps = [], writes[0].table if writes else "-", [], []
         try:
             with self.conn.transaction(), self.conn.cursor() as cur:
                 self._uncap()
@@ -93,20 +103,16 @@ class PostgresWarehouse(Warehouse):
                     tbl = table(w.table)
                     name = tbl.name
                     released += self._release_cold(tbl, w.scope, w.min_offset)
-                    where, params = self._sql_where(tbl, w.scope, w.min_offset)
-                    ident = pgsql.Identifier(tbl.name)
-                    collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
-                    cur.execute(pgsql.SQL("DELETE FROM {}").format(ident) + where, params)
-                    with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(ident, collist)) as cp:
-                        # slice by slice: the server parses one slice while the next is encoded
-                        n = 0
-                        cp.write(pgcopy.SIGNATURE)
-                        for part in w.slices(COPY_SLICE):
-                            cp.write(memoryview(pgcopy.encode(prepare(tbl, part, w.constants)))[
-                                len(pgcopy.SIGNATURE):-len(pgcopy.TRAILER)])
-                            n += len(part)
-                        cp.write(pgcopy.TRAILER)
+                    if tbl.name in self.declarative and set(w.scope) == {"instrument", "trading_date"} \
+                            and w.min_offset is None:
+                        staging, n = self._stage(cur, tbl, w)
+                        swaps.append((tbl.name, w.scope, staging))
+                    else:
+                        n = self._delete_and_copy(cur, tbl, w)
                     counts.append(n)
+                for table_name, scope, staging in swaps:   # last: the parent is locked for milliseconds
+                    name = table_name
+                    pgswap.swap_in(cur, table_name, scope["instrument"], scope["trading_date"], staging)
                 if checkpoint is not None:
                     name = "ingest_checkpoints"
                     self._put_checkpoint(cur, checkpoint)
@@ -115,6 +121,67 @@ class PostgresWarehouse(Warehouse):
                                f"{exc.diag.message_primary or exc}") from exc
         self._forget_files(released)
         return counts
+
+    def _stage(self, cur, tbl: Table, w) -> tuple[str | None, int]:
+        """A whole-partition write on a partitioned table: the filled, indexed staging table
+        that :func:`pgswap.swap_in` attaches (``None`` for no rows), and its row count."""
+        instrument, day = w.scope["instrument"], w.scope["trading_date"]
+        self.lock_partition(tbl.name, instrument, day)
+        parts = w.slices(COPY_SLICE)
+        first = next(parts, None)   # a stream is consumed once: peek for "no rows"
+        if first is None:
+            return None, 0
+        staging = pgswap.create_staging(cur, tbl.name, instrument, day)
+        n = self._copy(cur, staging, tbl, chain([first], parts), w.constants, freeze=True)
+        pgswap.index_staging(cur, tbl.name, staging)
+        return staging, n
+
+    def _delete_and_copy(self, cur, tbl: Table, w) -> int:
+        """Any other write: ``DELETE`` of the scope, then ``COPY``; on a partitioned table into
+        the partition's leaf (a narrower write of one partition) or through the parent (a
+        write wider than one partition: one ``COPY`` per slice, its leaves created first)."""
+        target = tbl.name
+        wider = False
+        if tbl.name in self.declarative and {"instrument", "trading_date"} <= set(w.scope):
+            self.lock_partition(tbl.name, w.scope["instrument"], w.scope["trading_date"])
+            target = pgswap.ensure_leaf(cur, tbl.name, w.scope["instrument"], w.scope["trading_date"])
+        elif tbl.name in self.declarative:
+            wider = True
+        where, params = self._sql_where(tbl, w.scope, w.min_offset)
+        cur.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(target)) + where, params)
+        if not wider:
+            return self._copy(cur, target, tbl, w.slices(COPY_SLICE), w.constants)
+        n = 0
+        for part in w.slices(COPY_SLICE):   # no DDL while a COPY runs: leaves before each slice's COPY
+            self._ensure_leaves(cur, tbl, part.assign(**(w.constants or {})))
+            n += self._copy(cur, target, tbl, [part], w.constants)
+        return n
+
+    @staticmethod
+    def _copy(cur, target: str, tbl: Table, parts: Iterable[pd.DataFrame], constants: dict | None,
+              freeze: bool = False) -> int:
+        """One binary ``COPY`` of every frame of ``parts`` into ``target``; returns the rows."""
+        collist = pgsql.SQL(", ").join(pgsql.Identifier(c) for c in tbl.names)
+        options = pgsql.SQL("FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY")
+        n = 0
+        with cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN ({})").format(pgsql.Identifier(target), collist,
+                                                                       options)) as cp:
+            # slice by slice: the server parses one slice while the next is encoded
+            cp.write(pgcopy.SIGNATURE)
+            for part in parts:
+                cp.write(memoryview(pgcopy.encode(prepare(tbl, part, constants)))[
+                    len(pgcopy.SIGNATURE):-len(pgcopy.TRAILER)])
+                n += len(part)
+            cp.write(pgcopy.TRAILER)
+        return n
+
+    @staticmethod
+    def _ensure_leaves(cur, tbl: Table, frame: pd.DataFrame) -> None:
+        """Rows inserted through a partitioned parent need their partitions' leaves."""
+        if len(frame):
+            for instrument, day in frame[["instrument", "trading_date"]].astype(str).drop_duplicates().itertuples(
+                    index=False):
+                pgswap.ensure_leaf(cur, tbl.name, instrument, day)
 
     int16_reads = True
 
@@ -136,6 +203,9 @@ class PostgresWarehouse(Warehouse):
     def tx_insert(self, table_name, frame):
         tbl = table(table_name)
         cols = prepare(tbl, frame)
+        if tbl.name in self.declarative:
+            with self.conn.cursor() as cur:
+                self._ensure_leaves(cur, tbl, frame)
         with self.conn.cursor() as cur, cur.copy(pgsql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                 pgsql.Identifier(tbl.name), pgsql.SQL(", ").join(pgsql.Identifier(c.name) for c in cols))) as cp:
             cp.write(pgcopy.encode(cols))

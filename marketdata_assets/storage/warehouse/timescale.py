@@ -61,3 +61,16 @@ def inspect(conn) -> TimescaleDecision:
 
 def has_decompress_cap(conn) -> bool:
     return conn.execute("SELECT 1 FROM pg_settings WHERE name = %s", (DECOMPRESS_CAP,)).fetchone() is not None
+
+
+def after_partitioning(decision: TimescaleDecision, partitioned: frozenset[str], done: set[str]) -> TimescaleDecision:
+    """A warehouse whose tick tables 014 already partitioned declaratively (it was plain
+    PostgreSQL then) cannot take ``101_timescale.sql``: hypertables cannot be partitioned
+    tables. It stays plain PostgreSQL, with a warning, until it is converted by hand."""
+    if not decision.apply or not partitioned or "101_timescale.sql" in done:
+        return decision
+    return TimescaleDecision(False, (
+        f"TimescaleDB is usable on this server, but {', '.join(sorted(partitioned))} were partitioned "
+        "declaratively while the warehouse ran on plain PostgreSQL (014_partitioned_ticks.sql), and a "
+        "hypertable cannot be a partitioned table: this warehouse stays plain PostgreSQL (a new "
+        "warehouse created on this server gets hypertables)."))
