@@ -54,6 +54,9 @@ def test_handbuilt_files_give_exact_events_quarantine_and_snapshots(warehouse_ur
     assert result.details["book_at_start"] == "clear_book"
     assert result.details["reconciled"] and result.details["reconciliation"] == "raw 13 = kept 9 + quarantined 4"
     assert result.details["files"][1]["pending_records"] == 1 and result.details["files"][1]["trailing_bytes"] == 5
+    # the materialization previews the events it wrote (the UI showed "_no rows_" beside 9 rows)
+    assert 0 < len(result.preview) <= 5 and result.preview["seq"].tolist() == hb.KEPT_SEQ[:len(result.preview)]
+    assert str(result.preview["ts"].dt.tz) == "UTC"
     assert snaps == hb.EXPECTED_SNAPSHOTS
     assert book.details["crossed_batch_ends"] == 1 and book.details["locked_batch_ends"] == 1
     assert bars["crossed_batches"].sum() == 2 and bars["batches"].sum() == 8
@@ -77,7 +80,7 @@ def test_appended_records_read_incrementally_give_the_same_book_as_one_read(ware
     assert first.details["files"][1]["pending_records"] == 1
     assert second.details["files"][0]["records_read"] == 0 and not second.details["files"][1]["reset"]
     assert second.details["files"][1]["start_offset"] == 64 + 2 * 24
-    assert third.rows_in == 0
+    assert third.rows_in == 0 and third.preview is None
     cols = ["seq", "ts", "command", "flags", "price", "quantity", "source_offset"]
     assert full[0][cols].equals(inc[0][cols]) and len(full[0]) == 9
     assert inc[1] == full[1] == hb.EXPECTED_SNAPSHOTS

@@ -151,6 +151,7 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
     state: BookState | None = None   # the book at the end of the previous file
     raw_base, reread, files, seeded = 0, full_refresh, [], "-"
     appended = quarantined = 0
+    preview = None   # the first events this run wrote, for the materialization's preview
     for path in depth_files(directory, instrument, market, trading_date):
         source = str(path.resolve())
         if not path.exists():
@@ -204,6 +205,8 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
         wh.replace_partitions(writes)
         reread = reread or reset or chunk.rows > 0
         appended, quarantined = appended + len(events), quarantined + len(bad)
+        if preview is None and len(events):
+            preview = events.head(5).assign(ts=pd.to_datetime(events["ts"].head(5), unit="us", utc=True))
         files.append({"file": source, "start_offset": start, "end_offset": chunk.end_offset, "reset": reset,
                       "records_read": chunk.rows, "in_trading_date": len(window),
                       "pending_records": chunk.pending_records, "trailing_bytes": chunk.trailing_bytes})
@@ -214,7 +217,7 @@ def load_depth(wh: Warehouse, directory: str | Path, instrument: str, market: Ma
                           "AND trading_date = %(d)s AND origin = %(o)s", {"i": instrument, "d": str(trading_date), "o": ORIGIN})
     return StepResult(
         rows_in=appended + quarantined, rows_out=total,
-        first_ts=_ts_or_none(first_last["lo"].iloc[0]), last_ts=_ts_or_none(first_last["hi"].iloc[0]),
+        first_ts=_ts_or_none(first_last["lo"].iloc[0]), last_ts=_ts_or_none(first_last["hi"].iloc[0]), preview=preview,
         details={"files": files, "appended_events": appended, "appended_quarantined": quarantined,
                  "quarantined": q_total, "quarantined_by_rule": {str(r): int(n) for r, n in rules.items()},
                  "quarantined_share": round(q_total / (total + q_total), 6) if total + q_total else 0.0,
