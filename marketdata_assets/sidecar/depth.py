@@ -40,7 +40,7 @@ from marketdata_assets.sources.sierra.depth import parse_depth_name, probe_depth
 from marketdata_assets.sources.sierra.depth_discovery import scan_depth_directory
 from marketdata_assets.storage.live_book import BookKeys
 from marketdata_assets.storage.live_book_codec import encode_books, last_message
-from marketdata_assets.transforms.book import REASONS, BookState, replay_book, screen_events
+from marketdata_assets.transforms.book import MISSING_LEVEL, REASONS, BookState, replay_book, screen_events
 
 log = logging.getLogger(__name__)
 COMMIT_BATCHES = 2_000   # batch ends per MULTI: Redis runs a commit in ~1-5 ms, other clients wait meanwhile
@@ -195,7 +195,7 @@ class DepthFeeder:
         reason, eff = screen_events(c["ts"], c["command"], c["price"], day_lo, day_hi, feed.last_ts)
         r = replay_book(eff, c["command"], c["flags"], c["num_orders"], c["price"], c["quantity"], reason != 0,
                         feed.book, levels=self.levels, snapshots=False, books=True)
-        reason[r.missing] = len(REASONS) - 1
+        reason[r.missing] = MISSING_LEVEL
         b = r.books
         lines = encode_books(feed.instrument, b.ts, b.ids, b.quantity, b.num_orders, b.prices)
         book, book_ts, last_ts = r.final, int(eff[-1]), int(eff[-1])
