@@ -3,17 +3,32 @@ around each test) and a client factory pointing at it with a distinctive API key
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 
 from marketdata_assets.settings import get_settings
 from marketdata_assets.sources.http import RetryPolicy
 from marketdata_assets.sources.projectx import ProjectXClient, build_projectx_client
 from marketdata_assets.testkit.fakegateway import FakeGateway, Fault
+from marketdata_assets_tests.sidecar.conftest import SHARED_REDIS
 
 API_KEY = "PX-SECRET-KEY-0042"
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial_s=0.01, backoff_max_s=0.05, jitter_s=0.0)
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A Redis key prefix of this test's own, its keys deleted afterwards."""
+    name = f"test-projectx-{uuid.uuid4().hex[:10]}"
+    yield name
+    client = redis.Redis.from_url(SHARED_REDIS)
+    keys = list(client.scan_iter(f"{name}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(scope="session")

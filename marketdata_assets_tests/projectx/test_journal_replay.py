@@ -9,14 +9,11 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import httpx
-import pytest
-import redis
 
 from marketdata_assets.defs.live.journal import live_ticks
 from marketdata_assets.defs.partitions import instrument_partitions, key_for
@@ -38,16 +35,6 @@ REPO = Path(__file__).resolve().parents[2]
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DAY = "2024-11-04"
 
-
-@pytest.fixture
-def prefix():
-    name = f"test-pxjournal-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _wait(predicate, timeout=60.0, what="condition"):

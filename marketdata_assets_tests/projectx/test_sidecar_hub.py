@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
-import pytest
-import redis
 import websockets
 
 from marketdata_assets.pipelines.live import decode_journal
@@ -29,16 +26,6 @@ REDIS = "redis://127.0.0.1:6379/0"
 FEED_START = datetime(2024, 11, 4, 15, 0, tzinfo=UTC)
 ES = catalog.CONTRACTS["CON.F.US.EP.Z24"]
 
-
-@pytest.fixture
-def prefix():
-    name = f"test-projectx-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _equal_to_gateway(bars: pd.DataFrame, expected: pd.DataFrame) -> int:

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pandas as pd
-import pytest
-import redis
 
 from marketdata_assets.pipelines.live import decode_journal
 from marketdata_assets.sources.projectx.decode import HubDecoder
@@ -21,17 +18,6 @@ from marketdata_assets.testkit.fakegateway import FakeGateway, market
 from marketdata_assets.testkit.fakegateway.feed import FeedClock
 
 from .test_sidecar_hub import ES, FEED_START, REDIS, _config, _equal_to_gateway, _run_sidecar
-
-
-@pytest.fixture
-def prefix():
-    name = f"test-pxrestart-{uuid.uuid4().hex[:10]}"
-    yield name
-    client = redis.Redis.from_url(REDIS)
-    keys = list(client.scan_iter(f"{name}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 def _run_twice(tmp_path, prefix, projectx_env, down_s: float, **env) -> tuple[list, list]:
