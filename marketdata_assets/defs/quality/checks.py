@@ -24,6 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from marketdata_assets.defs.automation import dependency_newer
+from marketdata_assets.defs.metadata import value as metadata_value
 from marketdata_assets.defs.partitions import instrument_partitions, market_partitions, valid_instruments
 from marketdata_assets.defs.resources import FreshnessResource, SierraResource
 from marketdata_assets.model.sessions import Market
@@ -48,24 +49,12 @@ def rule_check_specs(asset: str, rules: list[str]) -> list[dg.AssetCheckSpec]:
                 for name, (sev, why) in table.items()]
 
 
-def _value(v) -> dg.MetadataValue:
-    if isinstance(v, bool):
-        return dg.MetadataValue.bool(v)
-    if isinstance(v, int):
-        return dg.MetadataValue.int(v)
-    if isinstance(v, float):
-        return dg.MetadataValue.float(v)
-    if isinstance(v, dict | list):
-        return dg.MetadataValue.json(v)
-    return dg.MetadataValue.text(str(v))
-
-
 def check_results(verdicts: list[Verdict]) -> list[dg.AssetCheckResult]:
     """Pass → passed; warn → failed with WARN; fail → failed with ERROR (blocks if the spec does)."""
     return [dg.AssetCheckResult(
         check_name=v.name, passed=v.passed, description=v.description,
         severity=dg.AssetCheckSeverity.ERROR if v.status == "fail" else dg.AssetCheckSeverity.WARN,
-        metadata={k: _value(x) for k, x in v.metadata.items()},
+        metadata={k: metadata_value(x) for k, x in v.metadata.items()},
     ) for v in verdicts]
 
 
